@@ -1,0 +1,252 @@
+/* The native API: open a stack in its own thread and talk to it over the
+ * control channel (one channel per calling thread). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "ctl_proto.h"
+#include "loop.h"
+#include "stack.h"
+
+struct toysock {
+    struct stack *stack;
+    struct loop *loop;
+    pthread_t thread;
+    uint64_t serial;
+    int log_fd;
+};
+
+static atomic_uint_fast64_t next_serial = 1;
+
+#define CHANNELS_PER_THREAD 4
+
+struct channel {
+    uint64_t serial; /* 0: free */
+    int fd;
+    uint32_t next_id;
+};
+
+static _Thread_local struct channel thread_channels[CHANNELS_PER_THREAD];
+
+static void *stack_thread(void *arg)
+{
+    struct toysock *ts = arg;
+    loop_run(ts->loop);
+    return NULL;
+}
+
+static int open_log(const struct toysock_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->log_file[0] == '\0')
+        return STDERR_FILENO;
+    int fd = open(cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "TOYSOCK_LOG_FILE: cannot open '%s': %s", cfg->log_file,
+                 strerror(e));
+        return -e;
+    }
+    return fd;
+}
+
+int toysock_open(const struct toysock_config *cfg, struct toysock **out, char *err,
+                 size_t errlen)
+{
+    if (errlen > 0)
+        err[0] = '\0';
+    struct toysock *ts = calloc(1, sizeof(*ts));
+    if (ts == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    ts->log_fd = open_log(cfg, err, errlen);
+    if (ts->log_fd < 0) {
+        int rc = ts->log_fd;
+        free(ts);
+        return rc;
+    }
+    /* The control listener's name is the lock on the link: bind it before
+     * touching the device, so two stacks never race for it. */
+    int listen_fd;
+    int rc = ctl_listen(cfg->iface, &listen_fd);
+    if (rc < 0) {
+        if (rc == -EADDRINUSE)
+            snprintf(err, errlen,
+                     "TOYSOCK_IFACE: %s is already served by a toysock stack in this network "
+                     "namespace",
+                     cfg->iface);
+        else
+            snprintf(err, errlen, "control socket for %s: %s", cfg->iface, strerror(-rc));
+        goto fail_log;
+    }
+    ts->stack = stack_create(cfg, 0);
+    if (ts->stack == NULL) {
+        rc = -ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        close(listen_fd);
+        goto fail_log;
+    }
+    ts->stack->log_fd = ts->log_fd;
+    ts->stack->now_us = clock_now_us();
+    rc = stack_attach_configured(ts->stack, err, errlen);
+    if (rc == 0)
+        rc = loop_create(ts->stack, &ts->loop);
+    if (rc == 0)
+        rc = ctl_start(ts->loop, listen_fd);
+    else
+        close(listen_fd);
+    if (rc < 0) {
+        if (err[0] == '\0')
+            snprintf(err, errlen, "cannot start the stack: %s", strerror(-rc));
+        goto fail_stack;
+    }
+    /* The stack thread must never run a signal handler of the program. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = -pthread_create(&ts->thread, NULL, stack_thread, ts);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the stack thread: %s", strerror(-rc));
+        ctl_stop(ts->loop);
+        goto fail_stack;
+    }
+    ts->serial = atomic_fetch_add(&next_serial, 1);
+    *out = ts;
+    return 0;
+
+fail_stack:
+    loop_destroy(ts->loop);
+    stack_destroy(ts->stack);
+fail_log:
+    if (ts->log_fd != STDERR_FILENO)
+        close(ts->log_fd);
+    free(ts);
+    return rc;
+}
+
+void toysock_close(struct toysock *ts)
+{
+    if (ts == NULL)
+        return;
+    loop_stop(ts->loop);
+    pthread_join(ts->thread, NULL);
+    for (unsigned i = 0; i < CHANNELS_PER_THREAD; i++) {
+        if (thread_channels[i].serial == ts->serial) {
+            close(thread_channels[i].fd);
+            thread_channels[i].serial = 0;
+        }
+    }
+    ctl_stop(ts->loop);
+    loop_destroy(ts->loop);
+    if (ts->log_fd != STDERR_FILENO)
+        close(ts->log_fd);
+    stack_destroy(ts->stack);
+    free(ts);
+}
+
+static int channel_connect(const struct toysock *ts)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    unsigned name_len = ctl_socket_name(ts->stack->cfg.iface, sun.sun_path, sizeof(sun.sun_path));
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + name_len);
+    if (connect(fd, (struct sockaddr *)&sun, len) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static struct channel *channel_get(const struct toysock *ts, int *rc)
+{
+    struct channel *free_slot = NULL;
+    for (unsigned i = 0; i < CHANNELS_PER_THREAD; i++) {
+        if (thread_channels[i].serial == ts->serial)
+            return &thread_channels[i];
+        if (free_slot == NULL && thread_channels[i].serial == 0)
+            free_slot = &thread_channels[i];
+    }
+    if (free_slot == NULL) {
+        /* Every slot belongs to some stack; recycle the first. */
+        free_slot = &thread_channels[0];
+        close(free_slot->fd);
+        free_slot->serial = 0;
+    }
+    int fd = channel_connect(ts);
+    if (fd < 0) {
+        *rc = fd;
+        return NULL;
+    }
+    free_slot->serial = ts->serial;
+    free_slot->fd = fd;
+    free_slot->next_id = 1;
+    return free_slot;
+}
+
+/* One request, one reply; replies to requests this thread gave up on
+ * (none today, but ids make it safe) are skipped. */
+static int ctl_call(struct toysock *ts, struct ctl_msg *msg)
+{
+    int rc = 0;
+    struct channel *ch = channel_get(ts, &rc);
+    if (ch == NULL)
+        return rc;
+    msg->id = ch->next_id++;
+    if (send(ch->fd, msg, sizeof(*msg), MSG_NOSIGNAL) < 0)
+        return -errno;
+    for (;;) {
+        struct ctl_msg reply;
+        ssize_t n = recv(ch->fd, &reply, sizeof(reply), 0);
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -ECONNRESET;
+        if ((size_t)n == sizeof(reply) && reply.id == msg->id) {
+            *msg = reply;
+            return reply.result;
+        }
+    }
+}
+
+int toysock_stats(struct toysock *ts, struct toysock_stat *out, size_t max)
+{
+    struct ctl_msg msg = {.op = CTL_OP_STATS};
+    int rc = ctl_call(ts, &msg);
+    if (rc < 0)
+        return rc;
+    unsigned n = msg.u.stats.count;
+    for (unsigned i = 0; i < n && i < max; i++) {
+        out[i].name = stack_stats_name(i);
+        out[i].value = msg.u.stats.values[i];
+    }
+    return (int)n;
+}
+
+int toysock_ping(struct toysock *ts, uint32_t dst, uint16_t seq, size_t payload_len,
+                 int timeout_ms, uint64_t *rtt_us)
+{
+    if (timeout_ms < 0 || payload_len > 65507)
+        return -EINVAL;
+    struct ctl_msg msg = {.op = CTL_OP_PING};
+    msg.u.ping.dst = dst;
+    msg.u.ping.seq = seq;
+    msg.u.ping.payload_len = (uint32_t)payload_len;
+    msg.u.ping.timeout_ms = (uint32_t)timeout_ms;
+    int rc = ctl_call(ts, &msg);
+    if (rc == 0 && rtt_us != NULL)
+        *rtt_us = msg.u.ping.rtt_us;
+    return rc;
+}

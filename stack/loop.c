@@ -1,0 +1,179 @@
+/* The stack thread's event loop: sample the clock once per turn, run the
+ * stack, serve ready fds, sleep on epoll until the next deadline. It never
+ * uses signals: another thread stops it through an eventfd. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loop.h"
+#include "stack.h"
+
+#define LOOP_MAX_EVENTS 64
+
+struct loop {
+    struct stack *stack;
+    int epoll_fd;
+    struct loop_watch timer_watch;
+    struct loop_watch stop_watch;
+    struct loop_watch netif_watches[STACK_MAX_NETIFS];
+    unsigned netif_watch_count;
+    bool stopping;
+    uint64_t armed_deadline;
+    void (*before_sleep)(struct stack *stack);
+};
+
+uint64_t clock_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int loop_watch_add(struct loop *loop, struct loop_watch *watch, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = watch};
+    return epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, watch->fd, &ev) < 0 ? -errno : 0;
+}
+
+int loop_watch_mod(struct loop *loop, struct loop_watch *watch, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = watch};
+    return epoll_ctl(loop->epoll_fd, EPOLL_CTL_MOD, watch->fd, &ev) < 0 ? -errno : 0;
+}
+
+void loop_watch_del(struct loop *loop, struct loop_watch *watch)
+{
+    epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, watch->fd, NULL);
+}
+
+static void drain_fd(struct loop *loop, struct loop_watch *watch, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    uint64_t value;
+    ssize_t n = read(watch->fd, &value, sizeof(value));
+    (void)n;
+}
+
+static void on_stop(struct loop *loop, struct loop_watch *watch, uint32_t events)
+{
+    drain_fd(loop, watch, events);
+    loop->stopping = true;
+}
+
+/* Link fds only wake the loop: stack_run reads every link each turn. */
+static void on_netif(struct loop *loop, struct loop_watch *watch, uint32_t events)
+{
+    (void)loop;
+    (void)watch;
+    (void)events;
+}
+
+int loop_create(struct stack *stack, struct loop **out)
+{
+    struct loop *loop = calloc(1, sizeof(*loop));
+    if (loop == NULL)
+        return -ENOMEM;
+    loop->stack = stack;
+    loop->armed_deadline = TIME_NEVER;
+    loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    loop->timer_watch.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    loop->timer_watch.fn = drain_fd;
+    loop->stop_watch.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    loop->stop_watch.fn = on_stop;
+    int rc = 0;
+    if (loop->epoll_fd < 0 || loop->timer_watch.fd < 0 || loop->stop_watch.fd < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = loop_watch_add(loop, &loop->timer_watch, EPOLLIN);
+    if (rc == 0)
+        rc = loop_watch_add(loop, &loop->stop_watch, EPOLLIN);
+    for (unsigned i = 0; rc == 0 && i < stack->netif_count; i++) {
+        if (stack->netifs[i]->fd < 0)
+            continue;
+        struct loop_watch *w = &loop->netif_watches[loop->netif_watch_count++];
+        w->fd = stack->netifs[i]->fd;
+        w->fn = on_netif;
+        rc = loop_watch_add(loop, w, EPOLLIN);
+    }
+    if (rc < 0) {
+        loop_destroy(loop);
+        return rc;
+    }
+    *out = loop;
+    return 0;
+}
+
+void loop_destroy(struct loop *loop)
+{
+    if (loop == NULL)
+        return;
+    if (loop->timer_watch.fd >= 0)
+        close(loop->timer_watch.fd);
+    if (loop->stop_watch.fd >= 0)
+        close(loop->stop_watch.fd);
+    if (loop->epoll_fd >= 0)
+        close(loop->epoll_fd);
+    free(loop);
+}
+
+struct stack *loop_stack(struct loop *loop)
+{
+    return loop->stack;
+}
+
+void loop_set_before_sleep(struct loop *loop, void (*fn)(struct stack *stack))
+{
+    loop->before_sleep = fn;
+}
+
+static void arm_timer(struct loop *loop, uint64_t deadline)
+{
+    if (deadline == loop->armed_deadline)
+        return;
+    loop->armed_deadline = deadline;
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    if (deadline != TIME_NEVER) {
+        /* 0 would disarm the timer: an overdue deadline fires at once. */
+        uint64_t at = deadline ? deadline : 1;
+        its.it_value.tv_sec = (time_t)(at / 1000000u);
+        its.it_value.tv_nsec = (long)(at % 1000000u) * 1000;
+    }
+    timerfd_settime(loop->timer_watch.fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+void loop_run(struct loop *loop)
+{
+    struct epoll_event events[LOOP_MAX_EVENTS];
+    while (!loop->stopping) {
+        uint64_t next = stack_run(loop->stack, clock_now_us());
+        if (loop->before_sleep)
+            loop->before_sleep(loop->stack);
+        int timeout = -1;
+        if (next <= clock_now_us())
+            timeout = 0;
+        else
+            arm_timer(loop, next);
+        int n = epoll_wait(loop->epoll_fd, events, LOOP_MAX_EVENTS, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        loop->stack->now_us = clock_now_us();
+        for (int i = 0; i < n; i++) {
+            struct loop_watch *watch = events[i].data.ptr;
+            watch->fn(loop, watch, events[i].events);
+        }
+    }
+}
+
+void loop_stop(struct loop *loop)
+{
+    uint64_t one = 1;
+    ssize_t n = write(loop->stop_watch.fd, &one, sizeof(one));
+    (void)n;
+}
