@@ -36,6 +36,12 @@ ts_build() {
   local dir=$1
   shift
   echo "== building in $dir" >&2
-  cmake -S "$TS_SRC" -B "$dir" "$@"
-  cmake --build "$dir" --parallel "$(nproc 2>/dev/null || echo 2)"
+  cmake -S "$TS_SRC" -B "$dir" "$@" || {
+    echo "error: cmake could not configure $dir" >&2
+    return 1
+  }
+  cmake --build "$dir" --parallel "$(nproc 2>/dev/null || echo 2)" || {
+    echo "error: the build in $dir failed" >&2
+    return 1
+  }
 }

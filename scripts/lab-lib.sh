@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # LAB_* variables are for the sourcing script
 # scripts/lab-lib.sh: helpers for scripts that drive a lab made by scripts/lab
 # (the interop tests, scripts/demo). Source it; it works under
 # `set -euo pipefail`.
@@ -21,7 +22,8 @@
 #                            extended REGEX; fails early if PID exits
 #   lab_counter LOG NAME     print counter NAME from a toysock counter dump
 #   assert_counter_ge LOG NAME MIN
-#   lab_unique_name PREFIX   print an unused lab name made of PREFIX and the pid
+#   lab_unique_name PREFIX   print an unused lab name: PREFIX (1-6 chars) and the
+#                            pid (or random digits if that would be too long)
 #   lab_clear_toysock_env    unset every TOYSOCK_* variable (tests are hermetic)
 #   lab_fail MSG...          print MSG and exit 1
 #   lab_ping_ok SECS COUNT PING-ARGS... TARGET  ping from the peer namespace;
@@ -61,10 +63,13 @@ lab_clear_toysock_env() {
 
 lab_unique_name() {
   local prefix=${1:-t} name i
+  [[ $prefix =~ ^[a-z0-9]{1,6}$ ]] || lab_fail "lab_unique_name: bad prefix '$prefix'"
   for ((i = 0; i < 100; i++)); do
+    # PREFIX and our pid when that fits in 10 characters, else random digits.
     name=$prefix$$
-    ((i == 0)) || name=$prefix$(((RANDOM * 32768 + RANDOM) % 10000000))
-    name=${name:0:10}
+    if ((i > 0 || ${#name} > 10)); then
+      name=$prefix$(((RANDOM * 32768 + RANDOM) % 10 ** (10 - ${#prefix})))
+    fi
     if [[ ! -e /run/netns/tsa-$name && ! -e /run/netns/tsp-$name ]]; then
       echo "$name"
       return 0

@@ -26,7 +26,7 @@
 struct reass;
 struct icmp_state;
 struct udp_state;
-struct tcp_state;
+struct tcp_stack; /* the TCP module's state: pcb tables, secrets */
 struct ctl_state;
 
 struct ipv4_state {
@@ -52,7 +52,7 @@ struct stack {
     struct ipv4_state ipv4;
     struct icmp_state *icmp;
     struct udp_state *udp;
-    struct tcp_state *tcp;
+    struct tcp_stack *tcp;
     struct ctl_state *ctl; /* requests waiting on the stack; NULL in the simulator */
 
     uint8_t rx_buf[STACK_RX_BUF];

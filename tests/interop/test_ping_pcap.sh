@@ -16,7 +16,7 @@ toysock=$build/toysock
 [[ -x $toysock ]] || lab_fail "no executable $toysock: build first"
 command -v tcpdump >/dev/null || lab_fail "tcpdump is not installed"
 
-lab_up "$(lab_unique_name pcap)"
+lab_up "$(lab_unique_name pc)"
 tmp=$(mktemp -d /tmp/toysock-ping-pcap.XXXXXX)
 lab_on_exit '((LAB_EXIT_RC == 0)) || { echo "--- daemon stderr:"; tail -n 200 "$tmp/daemon.log"; } >&2 2>/dev/null; rm -rf "$tmp"'
 
