@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "fdreg.h"
 #include "netif.h"
 #include "stack.h"
 
@@ -32,7 +33,7 @@ static ssize_t tap_recv(struct netif *netif, uint8_t *buf, size_t cap)
 
 static void tap_close(struct netif *netif)
 {
-    close(netif->fd);
+    fdreg_close(netif->fd);
     netif->fd = -1;
 }
 
@@ -64,7 +65,7 @@ int tap_open(struct stack *stack, const char *ifname, struct netif **out, char *
              size_t errlen)
 {
     bool existed = if_nametoindex(ifname) != 0;
-    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    int fd = fdreg_take(open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
     if (fd < 0) {
         int e = errno;
         snprintf(err, errlen, "TOYSOCK_IFACE: cannot open /dev/net/tun for %s: %s", ifname,
@@ -77,7 +78,7 @@ int tap_open(struct stack *stack, const char *ifname, struct netif **out, char *
     strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int e = errno;
-        close(fd);
+        fdreg_close(fd);
         if (e == EBUSY)
             snprintf(err, errlen,
                      "TOYSOCK_IFACE: %s is held by another process (another toysock stack, "
@@ -110,7 +111,7 @@ int tap_open(struct stack *stack, const char *ifname, struct netif **out, char *
     }
     struct netif *netif = netif_create(stack, ifname, NETIF_ETHERNET, &tap_ops, NULL, fd);
     if (netif == NULL) {
-        close(fd);
+        fdreg_close(fd);
         snprintf(err, errlen, "TOYSOCK_IFACE: %s: out of memory", ifname);
         return -ENOMEM;
     }

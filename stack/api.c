@@ -12,13 +12,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "ctl.h"
 #include "ctl_proto.h"
+#include "fdreg.h"
 #include "loop.h"
 #include "stack.h"
 
 struct toysock {
-    struct stack *stack;
+    char iface[16];
+    bool joined;          /* another process's stack: no thread here */
+    struct stack *stack;  /* NULL when joined */
     struct loop *loop;
     pthread_t thread;
     uint64_t serial;
@@ -48,7 +52,7 @@ static int open_log(const struct toysock_config *cfg, char *err, size_t errlen)
 {
     if (cfg->log_file[0] == '\0')
         return STDERR_FILENO;
-    int fd = open(cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = fdreg_take(open(cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (fd < 0) {
         int e = errno;
         snprintf(err, errlen, "TOYSOCK_LOG_FILE: cannot open '%s': %s", cfg->log_file,
@@ -56,6 +60,43 @@ static int open_log(const struct toysock_config *cfg, char *err, size_t errlen)
         return -e;
     }
     return fd;
+}
+
+/* Joins the stack another program runs on the link, if its configuration
+ * is the one we were given (DESIGN §3: one link, one stack). */
+static int join_stack(struct toysock *ts, const struct toysock_config *cfg, char *err,
+                      size_t errlen)
+{
+    ts->joined = true;
+    struct ctl_msg msg = {.op = CTL_OP_HELLO};
+    int rc = api_call(ts, &msg, NULL, 0);
+    if (rc < 0) {
+        snprintf(err, errlen,
+                 "TOYSOCK_IFACE: %s is locked by a toysock stack that does not answer: %s",
+                 cfg->iface, strerror(-rc));
+        return rc;
+    }
+    const struct ctl_hello *h = &msg.u.hello;
+    const char *var = NULL;
+    if (h->addr != cfg->addr || h->prefix_len != cfg->prefix_len)
+        var = "TOYSOCK_ADDR";
+    else if (h->gateway != cfg->gateway)
+        var = "TOYSOCK_GATEWAY";
+    else if (h->mtu != cfg->mtu)
+        var = "TOYSOCK_MTU";
+    if (var != NULL) {
+        snprintf(err, errlen,
+                 "%s: differs from the stack already serving %s (pid %d); use its settings "
+                 "or another link",
+                 var, cfg->iface, (int)h->pid);
+        for (unsigned i = 0; i < CHANNELS_PER_THREAD; i++)
+            if (thread_channels[i].serial == ts->serial) {
+                fdreg_close(thread_channels[i].fd);
+                thread_channels[i].serial = 0;
+            }
+        return -EINVAL;
+    }
+    return 0;
 }
 
 int toysock_open(const struct toysock_config *cfg, struct toysock **out, char *err,
@@ -76,23 +117,27 @@ int toysock_open(const struct toysock_config *cfg, struct toysock **out, char *e
     }
     /* The control listener's name is the lock on the link: bind it before
      * touching the device, so two stacks never race for it. */
+    strncpy(ts->iface, cfg->iface, sizeof(ts->iface) - 1);
+    ts->serial = atomic_fetch_add(&next_serial, 1);
     int listen_fd;
     int rc = ctl_listen(cfg->iface, &listen_fd);
+    if (rc == -EADDRINUSE) {
+        /* A stack already serves this link: join it. */
+        rc = join_stack(ts, cfg, err, errlen);
+        if (rc < 0)
+            goto fail_log;
+        *out = ts;
+        return 0;
+    }
     if (rc < 0) {
-        if (rc == -EADDRINUSE)
-            snprintf(err, errlen,
-                     "TOYSOCK_IFACE: %s is already served by a toysock stack in this network "
-                     "namespace",
-                     cfg->iface);
-        else
-            snprintf(err, errlen, "control socket for %s: %s", cfg->iface, strerror(-rc));
+        snprintf(err, errlen, "control socket for %s: %s", cfg->iface, strerror(-rc));
         goto fail_log;
     }
     ts->stack = stack_create(cfg, 0);
     if (ts->stack == NULL) {
         rc = -ENOMEM;
         snprintf(err, errlen, "out of memory");
-        close(listen_fd);
+        fdreg_close(listen_fd);
         goto fail_log;
     }
     ts->stack->log_fd = ts->log_fd;
@@ -103,7 +148,7 @@ int toysock_open(const struct toysock_config *cfg, struct toysock **out, char *e
     if (rc == 0)
         rc = ctl_start(ts->loop, listen_fd);
     else
-        close(listen_fd);
+        fdreg_close(listen_fd);
     if (rc < 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "cannot start the stack: %s", strerror(-rc));
@@ -120,7 +165,6 @@ int toysock_open(const struct toysock_config *cfg, struct toysock **out, char *e
         ctl_stop(ts->loop);
         goto fail_stack;
     }
-    ts->serial = atomic_fetch_add(&next_serial, 1);
     *out = ts;
     return 0;
 
@@ -129,7 +173,7 @@ fail_stack:
     stack_destroy(ts->stack);
 fail_log:
     if (ts->log_fd != STDERR_FILENO)
-        close(ts->log_fd);
+        fdreg_close(ts->log_fd);
     free(ts);
     return rc;
 }
@@ -138,18 +182,22 @@ void toysock_close(struct toysock *ts)
 {
     if (ts == NULL)
         return;
-    loop_stop(ts->loop);
-    pthread_join(ts->thread, NULL);
     for (unsigned i = 0; i < CHANNELS_PER_THREAD; i++) {
         if (thread_channels[i].serial == ts->serial) {
-            close(thread_channels[i].fd);
+            fdreg_close(thread_channels[i].fd);
             thread_channels[i].serial = 0;
         }
     }
+    if (ts->joined) {
+        free(ts);
+        return;
+    }
+    loop_stop(ts->loop);
+    pthread_join(ts->thread, NULL);
     ctl_stop(ts->loop);
     loop_destroy(ts->loop);
     if (ts->log_fd != STDERR_FILENO)
-        close(ts->log_fd);
+        fdreg_close(ts->log_fd);
     stack_destroy(ts->stack);
     free(ts);
 }
@@ -157,14 +205,14 @@ void toysock_close(struct toysock *ts)
 static int channel_connect(const struct toysock *ts)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    unsigned name_len = ctl_socket_name(ts->stack->cfg.iface, sun.sun_path, sizeof(sun.sun_path));
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    unsigned name_len = ctl_socket_name(ts->iface, sun.sun_path, sizeof(sun.sun_path));
+    int fd = fdreg_take(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (fd < 0)
-        return -errno;
+        return fd < -1 ? fd : -errno;
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + name_len);
     if (connect(fd, (struct sockaddr *)&sun, len) < 0) {
         int e = errno;
-        close(fd);
+        fdreg_close(fd);
         return -e;
     }
     return fd;
@@ -182,7 +230,7 @@ static struct channel *channel_get(const struct toysock *ts, int *rc)
     if (free_slot == NULL) {
         /* Every slot belongs to some stack; recycle the first. */
         free_slot = &thread_channels[0];
-        close(free_slot->fd);
+        fdreg_close(free_slot->fd);
         free_slot->serial = 0;
     }
     int fd = channel_connect(ts);
@@ -196,17 +244,41 @@ static struct channel *channel_get(const struct toysock *ts, int *rc)
     return free_slot;
 }
 
-/* One request, one reply; replies to requests this thread gave up on
- * (none today, but ids make it safe) are skipped. */
-static int ctl_call(struct toysock *ts, struct ctl_msg *msg)
+static int send_request(int fd, const struct ctl_msg *msg, const int *fds, unsigned nfds)
 {
+    struct iovec iov = {.iov_base = (void *)msg, .iov_len = sizeof(*msg)};
+    union {
+        char buf[CMSG_SPACE(CTL_MAX_FDS * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof(control));
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (nfds > 0) {
+        mh.msg_control = control.buf;
+        mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+    }
+    return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* One request, one reply; a reply with another id belongs to a request
+ * this thread gave up on and is skipped. */
+int api_call(struct toysock *ts, struct ctl_msg *msg, const int *fds, unsigned nfds)
+{
+    if (nfds > CTL_MAX_FDS)
+        return -EINVAL;
     int rc = 0;
     struct channel *ch = channel_get(ts, &rc);
     if (ch == NULL)
         return rc;
     msg->id = ch->next_id++;
-    if (send(ch->fd, msg, sizeof(*msg), MSG_NOSIGNAL) < 0)
-        return -errno;
+    rc = send_request(ch->fd, msg, fds, nfds);
+    if (rc < 0)
+        return rc;
     for (;;) {
         struct ctl_msg reply;
         ssize_t n = recv(ch->fd, &reply, sizeof(reply), 0);
@@ -224,7 +296,7 @@ static int ctl_call(struct toysock *ts, struct ctl_msg *msg)
 int toysock_stats(struct toysock *ts, struct toysock_stat *out, size_t max)
 {
     struct ctl_msg msg = {.op = CTL_OP_STATS};
-    int rc = ctl_call(ts, &msg);
+    int rc = api_call(ts, &msg, NULL, 0);
     if (rc < 0)
         return rc;
     unsigned n = msg.u.stats.count;
@@ -245,7 +317,7 @@ int toysock_ping(struct toysock *ts, uint32_t dst, uint16_t seq, size_t payload_
     msg.u.ping.seq = seq;
     msg.u.ping.payload_len = (uint32_t)payload_len;
     msg.u.ping.timeout_ms = (uint32_t)timeout_ms;
-    int rc = ctl_call(ts, &msg);
+    int rc = api_call(ts, &msg, NULL, 0);
     if (rc == 0 && rtt_us != NULL)
         *rtt_us = msg.u.ping.rtt_us;
     return rc;

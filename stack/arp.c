@@ -53,24 +53,26 @@ struct arp_cache *arp_cache_create(struct netif *netif)
     return cache;
 }
 
-static void entry_drop_queue(struct arp_entry *entry, bool report)
-{
-    struct stack *stack = entry->cache->netif->stack;
-    for (unsigned i = 0; i < entry->queued; i++) {
-        if (report)
-            ipv4_report_local_error(stack, entry->queue[i]->data, entry->queue[i]->len,
-                                    EHOSTUNREACH);
-        pkt_free(entry->queue[i]);
-    }
-    entry->cache->queued_total -= entry->queued;
-    entry->queued = 0;
-}
-
+/* Frees the entry, then tells the senders of its queued datagrams. The
+ * queue is taken off the entry and the entry freed first: a sender may
+ * send again from inside the report (to the same address, even), and that
+ * must find a consistent cache, not a half-freed entry whose queue is
+ * being walked. */
 static void entry_free(struct arp_entry *entry, bool report)
 {
-    timer_cancel(entry->cache->netif->stack, &entry->timer);
-    entry_drop_queue(entry, report);
+    struct stack *stack = entry->cache->netif->stack;
+    struct pkt *queue[ARP_QUEUE_PER_ENTRY];
+    unsigned n = entry->queued;
+    memcpy(queue, entry->queue, n * sizeof(queue[0]));
+    timer_cancel(stack, &entry->timer);
+    entry->cache->queued_total -= n;
+    entry->queued = 0;
     entry->state = ENTRY_FREE;
+    for (unsigned i = 0; i < n; i++) {
+        if (report)
+            ipv4_report_local_error(stack, queue[i]->data, queue[i]->len, EHOSTUNREACH);
+        pkt_free(queue[i]);
+    }
 }
 
 void arp_cache_destroy(struct arp_cache *cache)

@@ -1,5 +1,6 @@
 /* Configuration: defaults and the TOYSOCK_* environment variables. Every
  * rejection names the variable and the reason in one line. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "impair.h"
 #include "toysock/toysock.h"
 #include "wire/wire.h"
 
@@ -24,12 +26,26 @@ void toysock_config_defaults(struct toysock_config *cfg)
     cfg->tcp_timewait_ms = DEFAULT_TIMEWAIT_MS;
 }
 
+/* Longest part of a rejected value quoted in the message. */
+#define QUOTE_MAX 64
+
 static int fail(char *err, size_t errlen, const char *var, const char *value, const char *why)
 {
-    if (value != NULL)
-        snprintf(err, errlen, "%s: '%s': %s", var, value, why);
-    else
+    if (errlen == 0)
+        return -EINVAL;
+    if (value == NULL) {
         snprintf(err, errlen, "%s: %s", var, why);
+    } else {
+        /* A long value is cut: the reason must still fit. */
+        int cut = strlen(value) > QUOTE_MAX;
+        snprintf(err, errlen, "%s: '%.*s%s': %s", var, QUOTE_MAX, value, cut ? "..." : "", why);
+    }
+    /* The message is one line: control characters from the value (a
+     * newline pasted into the variable), also where the reason quotes it,
+     * are shown as '?'. */
+    for (char *p = err; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     return -EINVAL;
 }
 
@@ -75,6 +91,19 @@ static int parse_addr(const char *text, struct toysock_config *cfg, char *err, s
     return 0;
 }
 
+/* What Linux takes as a device name (dev_valid_name): shorter than
+ * IFNAMSIZ, not "." or "..", no '/', ':' or white space. */
+static bool iface_name_ok(const char *name, size_t cap)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= cap || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    for (const char *p = name; *p != '\0'; p++)
+        if (*p == '/' || *p == ':' || isspace((unsigned char)*p))
+            return false;
+    return true;
+}
+
 static const char *env(const char *name)
 {
     const char *v = getenv(name);
@@ -93,7 +122,7 @@ int toysock_config_from_env(struct toysock_config *cfg, char *err, size_t errlen
         strcpy(cfg->driver, v);
     }
     if ((v = env("TOYSOCK_IFACE")) != NULL) {
-        if (strlen(v) >= sizeof(cfg->iface) || strchr(v, '/') != NULL)
+        if (!iface_name_ok(v, sizeof(cfg->iface)))
             return fail(err, errlen, "TOYSOCK_IFACE", v, "not a valid interface name");
         strcpy(cfg->iface, v);
     }
@@ -110,6 +139,10 @@ int toysock_config_from_env(struct toysock_config *cfg, char *err, size_t errlen
         if ((cfg->gateway & mask) != (cfg->addr & mask) || cfg->gateway == cfg->addr)
             return fail(err, errlen, "TOYSOCK_GATEWAY", v,
                         "not another host on TOYSOCK_ADDR's network");
+        if (cfg->prefix_len < 31 &&
+            ((cfg->gateway & ~mask) == 0 || (cfg->gateway | mask) == 0xffffffffu))
+            return fail(err, errlen, "TOYSOCK_GATEWAY", v,
+                        "is the network or broadcast address of TOYSOCK_ADDR's prefix");
     }
     if ((v = env("TOYSOCK_MAC")) != NULL) {
         if (!ether_addr_parse(v, cfg->mac))
@@ -152,6 +185,14 @@ int toysock_config_from_env(struct toysock_config *cfg, char *err, size_t errlen
     if ((v = env("TOYSOCK_IMPAIR")) != NULL) {
         if (strlen(v) >= sizeof(cfg->impair))
             return fail(err, errlen, "TOYSOCK_IMPAIR", NULL, "setting too long");
+        /* Check the grammar now, not only when the link is attached: a bad
+         * setting must fail here, like every other variable. The parse
+         * needs no stack; the result is thrown away. */
+        char why[160] = "";
+        struct impair *imp = impair_create(NULL, NULL, v, why, sizeof(why));
+        if (imp == NULL)
+            return fail(err, errlen, "TOYSOCK_IMPAIR", v, why);
+        impair_destroy(imp);
         strcpy(cfg->impair, v);
     }
     if ((v = env("TOYSOCK_LOOPBACK")) != NULL) {

@@ -13,8 +13,10 @@
 
 #include "ctl.h"
 #include "ctl_proto.h"
+#include "fdreg.h"
 #include "icmp.h"
 #include "loop.h"
+#include "sock.h"
 #include "stack.h"
 
 #define CTL_MAX_CLIENTS 256
@@ -46,13 +48,13 @@ int ctl_listen(const char *iface, int *out_fd)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     unsigned name_len = ctl_socket_name(iface, sun.sun_path, sizeof(sun.sun_path));
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = fdreg_take(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (fd < 0)
-        return -errno;
+        return fd < -1 ? fd : -errno;
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + name_len);
     if (bind(fd, (struct sockaddr *)&sun, len) < 0 || listen(fd, 64) < 0) {
         int e = errno;
-        close(fd);
+        fdreg_close(fd);
         return -e;
     }
     *out_fd = fd;
@@ -83,7 +85,7 @@ static struct ctl_client *client_for_cookie(struct ctl_state *ctl, uint64_t cook
 static void client_close(struct ctl_client *client)
 {
     loop_watch_del(client->ctl->loop, &client->watch);
-    close(client->watch.fd);
+    fdreg_close(client->watch.fd);
     client->watch.fd = -1;
     client->in_use = false;
     client->generation++;
@@ -97,18 +99,27 @@ static void client_send(struct ctl_client *client, const struct ctl_msg *msg)
         STAT_INC(loop_stack(client->ctl->loop), ctl_errors);
 }
 
-static void ping_done(struct stack *stack, uint64_t cookie, int result, uint64_t rtt_us)
+/* A reply that the protocols produced later (connect, ping). */
+static void deferred_reply(struct stack *stack, uint64_t cookie, const struct ctl_msg *reply)
 {
     uint32_t id;
     struct ctl_client *client = client_for_cookie(stack->ctl, cookie, &id);
     if (client == NULL)
         return;
-    struct ctl_msg reply = {.op = CTL_OP_PING, .id = id, .result = result};
-    reply.u.ping.rtt_us = rtt_us;
-    client_send(client, &reply);
+    struct ctl_msg msg = *reply;
+    msg.id = id;
+    client_send(client, &msg);
 }
 
-static void handle_request(struct ctl_client *client, struct ctl_msg *msg)
+static void ping_done(struct stack *stack, uint64_t cookie, int result, uint64_t rtt_us)
+{
+    struct ctl_msg reply = {.op = CTL_OP_PING, .result = result};
+    reply.u.ping.rtt_us = rtt_us;
+    deferred_reply(stack, cookie, &reply);
+}
+
+static void handle_request(struct ctl_client *client, struct ctl_msg *msg, int *fds,
+                           unsigned nfds)
 {
     struct stack *stack = loop_stack(client->ctl->loop);
     STAT_INC(stack, ctl_requests);
@@ -134,34 +145,102 @@ static void handle_request(struct ctl_client *client, struct ctl_msg *msg)
         reply.result = rc;
         break;
     }
+    case CTL_OP_HELLO:
+        reply.u.hello = (struct ctl_hello){.addr = stack->cfg.addr,
+                                           .gateway = stack->cfg.gateway,
+                                           .mtu = stack->cfg.mtu,
+                                           .prefix_len = stack->cfg.prefix_len,
+                                           .pid = getpid()};
+        break;
+    case CTL_OP_SOCK_BIND:
+    case CTL_OP_SOCK_LISTEN:
+    case CTL_OP_SOCK_CONNECT:
+    case CTL_OP_SOCK_STATUS:
+    case CTL_OP_SOCK_SETOPT:
+    case CTL_OP_SOCK_GETOPT:
+        /* sock_request owns the fds from here on. */
+        if (!sock_request(stack, msg, fds, nfds, request_cookie(client, msg->id), &reply))
+            return;
+        nfds = 0;
+        break;
     default:
         STAT_INC(stack, ctl_errors);
         reply.result = -EOPNOTSUPP;
         break;
     }
+    for (unsigned i = 0; i < nfds; i++)
+        fdreg_close(fds[i]);
     client_send(client, &reply);
+}
+
+/* Reads one request and the fds that came with it. Returns the byte
+ * count, 0 at end of stream, -errno on error. */
+static ssize_t recv_request(int fd, struct ctl_msg *msg, int *fds, unsigned *nfds)
+{
+    struct iovec iov = {.iov_base = msg, .iov_len = sizeof(*msg)};
+    union {
+        char buf[CMSG_SPACE(CTL_MAX_FDS * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.buf,
+                        .msg_controllen = sizeof(control.buf)};
+    ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0)
+        return -errno;
+    *nfds = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        unsigned count = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (unsigned i = 0; i < count; i++) {
+            int got;
+            memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (*nfds < CTL_MAX_FDS)
+                fds[(*nfds)++] = fdreg_take(got);
+            else
+                close(got);
+        }
+    }
+    if (mh.msg_flags & MSG_CTRUNC) {
+        /* More fds than a request may carry: refuse the request. */
+        for (unsigned i = 0; i < *nfds; i++)
+            fdreg_close(fds[i]);
+        *nfds = 0;
+        return -EMSGSIZE;
+    }
+    return n;
 }
 
 static void on_client(struct loop *loop, struct loop_watch *watch, uint32_t events)
 {
     (void)loop;
+    (void)events;
     struct ctl_client *client = (struct ctl_client *)watch;
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < 16 && client->in_use; i++) {
         struct ctl_msg msg;
-        ssize_t n = recv(watch->fd, &msg, sizeof(msg), MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        int fds[CTL_MAX_FDS];
+        unsigned nfds = 0;
+        ssize_t n = recv_request(watch->fd, &msg, fds, &nfds);
+        if (n == -EAGAIN || n == -EINTR)
             return;
+        if (n == -EMSGSIZE) {
+            STAT_INC(loop_stack(client->ctl->loop), ctl_errors);
+            continue;
+        }
         if (n <= 0) {
             client_close(client);
             return;
         }
         if ((size_t)n != sizeof(msg)) {
             STAT_INC(loop_stack(client->ctl->loop), ctl_errors);
+            for (unsigned k = 0; k < nfds; k++)
+                fdreg_close(fds[k]);
             continue;
         }
-        handle_request(client, &msg);
+        handle_request(client, &msg, fds, nfds);
     }
-    (void)events;
 }
 
 static void on_listen(struct loop *loop, struct loop_watch *watch, uint32_t events)
@@ -169,7 +248,7 @@ static void on_listen(struct loop *loop, struct loop_watch *watch, uint32_t even
     (void)events;
     struct ctl_state *ctl = loop_stack(loop)->ctl;
     for (;;) {
-        int fd = accept4(watch->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = fdreg_take(accept4(watch->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (fd < 0)
             return;
         /* Only the same user may drive the stack. */
@@ -177,7 +256,7 @@ static void on_listen(struct loop *loop, struct loop_watch *watch, uint32_t even
         socklen_t len = sizeof(cred);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
             (cred.uid != geteuid() && cred.uid != 0)) {
-            close(fd);
+            fdreg_close(fd);
             continue;
         }
         struct ctl_client *client = NULL;
@@ -186,14 +265,14 @@ static void on_listen(struct loop *loop, struct loop_watch *watch, uint32_t even
                 client = &ctl->clients[i];
         if (client == NULL) {
             STAT_INC(loop_stack(loop), ctl_errors);
-            close(fd);
+            fdreg_close(fd);
             continue;
         }
         client->in_use = true;
         client->watch.fd = fd;
         client->watch.fn = on_client;
         if (loop_watch_add(loop, &client->watch, EPOLLIN) < 0) {
-            close(fd);
+            fdreg_close(fd);
             client->in_use = false;
         }
     }
@@ -214,11 +293,17 @@ int ctl_start(struct loop *loop, int listen_fd)
     ctl->listen_watch.fn = on_listen;
     int rc = loop_watch_add(loop, &ctl->listen_watch, EPOLLIN);
     if (rc < 0) {
-        close(listen_fd);
+        fdreg_close(listen_fd);
         free(ctl);
         return rc;
     }
     stack->ctl = ctl;
+    rc = sock_table_create(loop, deferred_reply);
+    if (rc < 0) {
+        ctl_stop(loop);
+        return rc;
+    }
+    loop_set_before_sleep(loop, sock_reap);
     return 0;
 }
 
@@ -226,13 +311,14 @@ void ctl_stop(struct loop *loop)
 {
     struct stack *stack = loop_stack(loop);
     struct ctl_state *ctl = stack->ctl;
+    sock_table_destroy(stack);
     if (ctl == NULL)
         return;
     for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
         if (ctl->clients[i].in_use)
             client_close(&ctl->clients[i]);
     loop_watch_del(loop, &ctl->listen_watch);
-    close(ctl->listen_watch.fd);
+    fdreg_close(ctl->listen_watch.fd);
     free(ctl);
     stack->ctl = NULL;
 }

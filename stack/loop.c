@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdreg.h"
 #include "loop.h"
 #include "stack.h"
 
@@ -81,10 +82,10 @@ int loop_create(struct stack *stack, struct loop **out)
         return -ENOMEM;
     loop->stack = stack;
     loop->armed_deadline = TIME_NEVER;
-    loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    loop->timer_watch.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    loop->epoll_fd = fdreg_take(epoll_create1(EPOLL_CLOEXEC));
+    loop->timer_watch.fd = fdreg_take(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
     loop->timer_watch.fn = drain_fd;
-    loop->stop_watch.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    loop->stop_watch.fd = fdreg_take(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     loop->stop_watch.fn = on_stop;
     int rc = 0;
     if (loop->epoll_fd < 0 || loop->timer_watch.fd < 0 || loop->stop_watch.fd < 0)
@@ -113,12 +114,9 @@ void loop_destroy(struct loop *loop)
 {
     if (loop == NULL)
         return;
-    if (loop->timer_watch.fd >= 0)
-        close(loop->timer_watch.fd);
-    if (loop->stop_watch.fd >= 0)
-        close(loop->stop_watch.fd);
-    if (loop->epoll_fd >= 0)
-        close(loop->epoll_fd);
+    fdreg_close(loop->timer_watch.fd);
+    fdreg_close(loop->stop_watch.fd);
+    fdreg_close(loop->epoll_fd);
     free(loop);
 }
 

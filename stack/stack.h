@@ -28,6 +28,7 @@ struct icmp_state;
 struct udp_state;
 struct tcp_stack; /* the TCP module's state: pcb tables, secrets */
 struct ctl_state;
+struct sock_table;
 
 struct ipv4_state {
     uint16_t next_id;
@@ -54,6 +55,7 @@ struct stack {
     struct udp_state *udp;
     struct tcp_stack *tcp;
     struct ctl_state *ctl; /* requests waiting on the stack; NULL in the simulator */
+    struct sock_table *socks; /* sockets bridged to programs; NULL in the simulator */
 
     uint8_t rx_buf[STACK_RX_BUF];
 };

@@ -50,7 +50,11 @@ enum tcp_event {
     TCP_EV_WRITABLE = 1 << 2,   /* send buffer space was freed */
     TCP_EV_ACCEPTABLE = 1 << 3, /* listener: a connection waits in tcp_accept */
     TCP_EV_CLOSED = 1 << 4,     /* the connection is over; tcp_error() tells why
-                                   (0: orderly). No event follows this one. */
+                                   (0: orderly). No event follows this one. The
+                                   pcb stays valid (state CLOSED, data already
+                                   received still readable) until the owner
+                                   releases it with tcp_close() or tcp_abort(),
+                                   which then free it at once. */
 };
 /* Called from inside tcp_input and timers. The callback may call
  * tcp_send, tcp_recv, tcp_accept and the getters; it must not call

@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Largest capacity either ring accepts: the largest window TCP can offer
+ * (RFC 7323 §2.3), so offsets always fit 32 bits. */
+#define TCP_BUF_MAX ((size_t)1 << 30)
+
 /* ---- Send buffer: bytes from snd_una onwards ---- */
 struct tcp_sndbuf {
     uint8_t *data;
@@ -21,7 +25,9 @@ struct tcp_sndbuf {
     size_t len;  /* bytes held: unacknowledged + not yet sent */
 };
 
+/* Returns 0, -EINVAL (cap 0 or above TCP_BUF_MAX) or -ENOMEM. */
 int tcp_sndbuf_init(struct tcp_sndbuf *buf, size_t cap);
+/* Safe on a zeroed or already freed buffer. */
 void tcp_sndbuf_free(struct tcp_sndbuf *buf);
 /* Appends up to len bytes; returns how many fit. */
 size_t tcp_sndbuf_append(struct tcp_sndbuf *buf, const void *data, size_t len);
@@ -51,24 +57,32 @@ struct tcp_rcvbuf {
     unsigned range_count;
 };
 
+/* Returns 0, -EINVAL (cap 0 or above TCP_BUF_MAX) or -ENOMEM. */
 int tcp_rcvbuf_init(struct tcp_rcvbuf *buf, size_t cap);
+/* Safe on a zeroed or already freed buffer. */
 void tcp_rcvbuf_free(struct tcp_rcvbuf *buf);
 /* Free space: what the window may offer (cap - ready; out-of-order bytes
  * sit inside it). */
 size_t tcp_rcvbuf_window(const struct tcp_rcvbuf *buf);
 /* Stores len bytes at offset bytes past the in-order data (offset 0 is
- * rcv_nxt). Bytes beyond the window are cut off; bytes already held are
- * kept. Returns how many bytes became in-order (by how much rcv_nxt
- * advances), or -1 when the segment was dropped because it would need
- * more than TCP_RANGES_MAX ranges. */
+ * rcv_nxt; the caller trims bytes before rcv_nxt). Bytes beyond the window
+ * (offset + len > cap - ready) are cut off; bytes already held are kept,
+ * only the missing ones are copied. Returns how many bytes became in-order
+ * (by how much rcv_nxt advances: the segment's own bytes plus every
+ * queued range it reached), 0 when the data was queued out of order or
+ * fell wholly outside the window, or -1 when the segment was dropped,
+ * leaving the buffer unchanged, because it would need more than
+ * TCP_RANGES_MAX ranges. */
 long tcp_rcvbuf_write(struct tcp_rcvbuf *buf, size_t offset, const void *data, size_t len);
-/* Copies up to len in-order bytes out and frees their space. */
+/* Copies up to len in-order bytes out and frees their space; out may be
+ * NULL to discard them. Returns how many. */
 size_t tcp_rcvbuf_read(struct tcp_rcvbuf *buf, void *out, size_t len);
-/* Like read, without consuming. */
+/* Like read, without consuming (out must not be NULL). */
 size_t tcp_rcvbuf_peek(const struct tcp_rcvbuf *buf, void *out, size_t len);
 /* Out-of-order ranges as sequence numbers (for SACK blocks), given
- * rcv_nxt: fills up to max blocks, most recently changed first is the
- * caller's job; this returns them in sequence order. */
+ * rcv_nxt: fills up to max [lefts[i], rights[i]) pairs, modulo 2^32, in
+ * sequence order, and returns how many. Putting the most recently changed
+ * block first (RFC 2018 §4) is the caller's job. */
 unsigned tcp_rcvbuf_ranges(const struct tcp_rcvbuf *buf, uint32_t rcv_nxt, uint32_t *lefts,
                            uint32_t *rights, unsigned max);
 bool tcp_rcvbuf_has_gaps(const struct tcp_rcvbuf *buf);

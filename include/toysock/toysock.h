@@ -77,6 +77,40 @@ TOYSOCK_API int toysock_stats(struct toysock *ts, struct toysock_stat *out, size
 TOYSOCK_API int toysock_ping(struct toysock *ts, uint32_t dst, uint16_t seq, size_t payload_len,
                              int timeout_ms, uint64_t *rtt_us);
 
+/* ---- TCP ----
+ * A connection is a file descriptor (one end of a local socketpair that the
+ * stack bridges to the TCP connection), so read, write, poll, epoll and
+ * O_NONBLOCK work on it directly; the calls below add what a plain fd
+ * cannot say (connect, accept, errors, TCP_INFO). Addresses are IPv4 in
+ * host byte order. */
+#include "toysock/tcp_info.h"
+
+/* Connects to addr:port and waits for the handshake, at most timeout_ms
+ * (0: TCP's own SYN retries). Returns the connection's fd, or
+ * -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -ENETUNREACH, ... */
+TOYSOCK_API int toysock_tcp_connect(struct toysock *ts, uint32_t addr, uint16_t port,
+                                    int timeout_ms);
+/* Listens on addr:port (addr 0: any, port 0: ephemeral). Returns the
+ * listener's fd; it is readable when a connection waits. */
+TOYSOCK_API int toysock_tcp_listen(struct toysock *ts, uint32_t addr, uint16_t port,
+                                   int backlog);
+/* Takes the next connection (blocking unless the listener fd is
+ * O_NONBLOCK: then -EAGAIN). peer_addr/peer_port may be NULL. */
+TOYSOCK_API int toysock_tcp_accept(struct toysock *ts, int listen_fd, uint32_t *peer_addr,
+                                   uint16_t *peer_port);
+/* The local endpoint of a connection or listener. */
+TOYSOCK_API int toysock_tcp_local(struct toysock *ts, int fd, uint32_t *addr, uint16_t *port);
+/* write/read that report what ended the connection: -ECONNRESET,
+ * -ETIMEDOUT, ... instead of a short EOF or EPIPE. recv returns 0 only at
+ * the peer's orderly FIN. */
+TOYSOCK_API ssize_t toysock_tcp_send(struct toysock *ts, int fd, const void *buf, size_t len);
+TOYSOCK_API ssize_t toysock_tcp_recv(struct toysock *ts, int fd, void *buf, size_t len);
+/* The connection's state and measurements. */
+TOYSOCK_API int toysock_tcp_info(struct toysock *ts, int fd, struct toysock_tcp_info *info);
+/* setsockopt-style options (SOL_SOCKET / IPPROTO_TCP names). */
+TOYSOCK_API int toysock_tcp_setopt(struct toysock *ts, int fd, int level, int name,
+                                   const void *value, unsigned len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,93 @@
+/* A bitmap of the stack's own fds, and moving them out of the program's
+ * way. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fdreg.h"
+
+#define WORD_BITS 64
+static _Atomic uint64_t stack_fds[FDREG_LIMIT / WORD_BITS];
+
+static void mark(int fd, bool on)
+{
+    if (fd < 0 || fd >= FDREG_LIMIT)
+        return;
+    uint64_t bit = (uint64_t)1 << (fd % WORD_BITS);
+    if (on)
+        atomic_fetch_or(&stack_fds[fd / WORD_BITS], bit);
+    else
+        atomic_fetch_and(&stack_fds[fd / WORD_BITS], ~bit);
+}
+
+bool fdreg_is_stack(int fd)
+{
+    if (fd < 0 || fd >= FDREG_LIMIT)
+        return false;
+    return (atomic_load(&stack_fds[fd / WORD_BITS]) >> (fd % WORD_BITS)) & 1;
+}
+
+int fdreg_take(int fd)
+{
+    if (fd < 0)
+        return fd;
+    if (fd >= FDREG_BASE) {
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        mark(fd, true);
+        return fd;
+    }
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, FDREG_BASE);
+    if (high < 0) {
+        /* The soft limit is below FDREG_BASE: raise it if the hard limit
+         * allows, else keep the low number. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
+            rl.rlim_max > FDREG_BASE + 1) {
+            rl.rlim_cur = rl.rlim_max < FDREG_LIMIT ? rl.rlim_max : FDREG_LIMIT;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            high = fcntl(fd, F_DUPFD_CLOEXEC, FDREG_BASE);
+        }
+    }
+    if (high < 0) {
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        mark(fd, true);
+        return fd;
+    }
+    close(fd);
+    mark(high, true);
+    return high;
+}
+
+void fdreg_note(int fd)
+{
+    mark(fd, true);
+}
+
+void fdreg_forget(int fd)
+{
+    mark(fd, false);
+}
+
+void fdreg_close(int fd)
+{
+    if (fd < 0)
+        return;
+    mark(fd, false);
+    close(fd);
+}
+
+void fdreg_close_all(void)
+{
+    for (int w = 0; w < FDREG_LIMIT / WORD_BITS; w++) {
+        uint64_t bits = atomic_exchange(&stack_fds[w], 0);
+        while (bits) {
+            int b = __builtin_ctzll(bits);
+            bits &= bits - 1;
+            syscall(SYS_close, w * WORD_BITS + b);
+        }
+    }
+}

@@ -1,0 +1,30 @@
+/* The stack's own file descriptors. Inside a program (the preload shim)
+ * they share the program's fd table, so they are moved to high numbers,
+ * marked close-on-exec and recorded here: the shim hides them from the
+ * program's close/dup2/close_range and closes them in a forked child.
+ * The record is a bitmap of atomics: safe from any thread and from an
+ * atfork handler, with no lock and no allocation. */
+#ifndef TOYSOCK_FDREG_H
+#define TOYSOCK_FDREG_H
+
+#include <stdbool.h>
+
+/* fds below this are left to the program. */
+#define FDREG_BASE 1024
+#define FDREG_LIMIT 65536
+
+/* Moves fd to a number >= FDREG_BASE (close-on-exec) and records it.
+ * Returns the new fd (the old one is closed), or fd itself unmoved when
+ * the limit forbids high numbers (it is still recorded), or -errno. */
+int fdreg_take(int fd);
+/* Records fd without moving it (an fd a library keeps, e.g. libpcap's). */
+void fdreg_note(int fd);
+/* Forgets fd and closes it. */
+void fdreg_close(int fd);
+/* Forgets fd without closing it. */
+void fdreg_forget(int fd);
+bool fdreg_is_stack(int fd);
+/* In a forked child: closes every recorded fd with raw syscalls. */
+void fdreg_close_all(void);
+
+#endif
