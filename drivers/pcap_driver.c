@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "fdreg.h"
 #include "netif.h"
 #include "stack.h"
 
@@ -75,6 +76,8 @@ static void pcap_driver_close(struct netif *netif)
     struct pcap_driver *drv = netif->driver;
     if (drv == NULL)
         return;
+    /* libpcap keeps its own fd number; it is only recorded, not moved. */
+    fdreg_forget(pcap_get_selectable_fd(drv->pcap));
     pcap_close(drv->pcap);
     free(drv);
     netif->driver = NULL;
@@ -213,6 +216,7 @@ int pcap_driver_open(struct stack *stack, const char *ifname, const uint8_t mac[
     }
     memcpy(netif->mac, mac, ETHER_ADDR_LEN);
     netif->mtu = 1500;
+    fdreg_note(netif->fd);
     LOG_INFO(stack, "%s: pcap driver attached", ifname);
     *out = netif;
     return 0;

@@ -17,6 +17,8 @@
 #include "ctl_proto.h"
 #include "fdreg.h"
 #include "loop.h"
+#include "sock.h"
+#include "tcp.h"
 #include "stack.h"
 
 struct toysock {
@@ -40,6 +42,17 @@ struct channel {
 };
 
 static _Thread_local struct channel thread_channels[CHANNELS_PER_THREAD];
+
+/* toysock_close lingers this long at most for data still in flight. */
+#define LINGER_ON_CLOSE_US 10000000ull
+
+/* Weak until TCP exports it (requested in tests/sim/FINDINGS.md). */
+unsigned tcp_unfinished_count(const struct stack *stack) __attribute__((weak));
+
+static bool stack_has_work(struct stack *stack)
+{
+    return sock_busy(stack) || (tcp_unfinished_count && tcp_unfinished_count(stack) > 0);
+}
 
 static void *stack_thread(void *arg)
 {
@@ -147,6 +160,8 @@ int toysock_open(const struct toysock_config *cfg, struct toysock **out, char *e
         rc = loop_create(ts->stack, &ts->loop);
     if (rc == 0)
         rc = ctl_start(ts->loop, listen_fd);
+    if (rc == 0)
+        loop_set_drain(ts->loop, stack_has_work, LINGER_ON_CLOSE_US);
     else
         fdreg_close(listen_fd);
     if (rc < 0) {

@@ -12,8 +12,8 @@ struct netif;
 struct arp_cache;
 
 #define ARP_CACHE_SIZE 64
-#define ARP_QUEUE_PER_ENTRY 8
-#define ARP_QUEUE_TOTAL 128
+#define ARP_QUEUE_PER_ENTRY 64 /* a 64 KiB datagram in 1500-byte fragments is 45 */
+#define ARP_QUEUE_TOTAL 256
 #define ARP_RETRIES 3
 #define ARP_RETRY_US 1000000ull
 /* An entry is trusted this long after its last confirmation, then

@@ -138,10 +138,18 @@ static void error_received(struct stack *stack, const struct icmp_repr *msg, int
     size_t hdr_len = (size_t)(q[0] & 0x0f) * 4;
     if (hdr_len < IPV4_HDR_MIN || hdr_len + 8 > len)
         return;
+    uint16_t frag = be16_get(q + 6);
+    /* Only the first fragment's quote holds the transport header; the
+     * bytes quoted from a later one are data, which a transport must not
+     * read as its ports or sequence numbers. */
+    if ((frag & IPV4_FRAG_OFFSET_MASK) != 0)
+        return;
     struct ipv4_repr orig = {
         .hdr_len = (uint8_t)hdr_len,
         .total_len = be16_get(q + 2),
         .id = be16_get(q + 4),
+        .dont_fragment = (frag & IPV4_FLAG_DF) != 0,
+        .more_fragments = (frag & IPV4_FLAG_MF) != 0,
         .proto = q[9],
         .src = be32_get(q + 12),
         .dst = be32_get(q + 16),

@@ -15,7 +15,7 @@ struct stack;
  * (the kernel's icmp_msgs_per_sec and icmp_msgs_burst). */
 #define ICMP_RATE_PER_SEC 1000
 #define ICMP_RATE_BURST 50
-#define ICMP_MAX_ECHO_WAITERS 64
+#define ICMP_MAX_ECHO_WAITERS 256
 
 int icmp_init(struct stack *stack);
 void icmp_destroy(struct stack *stack);

@@ -45,8 +45,8 @@ void ipv4_deliver_error(struct stack *stack, const struct ipv4_repr *orig, const
 
 /* Reassembly (ipv4_reass.c). */
 #define REASS_MAX_DATAGRAMS 32
-#define REASS_MAX_FRAGMENTS 64
-#define REASS_MEMORY_LIMIT (4u << 20)
+#define REASS_MAX_FRAGMENTS 128 /* a 64 KiB datagram over a 576-byte MTU is 119 */
+#define REASS_MEMORY_LIMIT (1u << 20)
 #define REASS_TIMEOUT_US 30000000ull
 
 struct reass *reass_create(struct stack *stack);

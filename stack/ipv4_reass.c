@@ -80,10 +80,14 @@ static void datagram_timeout(struct stack *stack, struct timer *timer)
 {
     struct datagram *dg = (struct datagram *)timer;
     STAT_INC(stack, ipv4_reass_drop_timeout);
-    /* RFC 792: time exceeded in reassembly, only if fragment zero came. */
+    /* RFC 792: time exceeded in reassembly, only if fragment zero came.
+     * Never about a datagram to a broadcast address (RFC 1122 3.2.2), which
+     * would also go out with that broadcast address as its source: we only
+     * reassemble datagrams for one of our addresses or a broadcast one, so
+     * "not ours" means broadcast. */
     if (dg->have_first)
         icmp_send_error(stack, ICMP_TIME_EXCEEDED, 1, 0, &dg->first_hdr, dg->first_bytes,
-                        sizeof(dg->first_bytes), false);
+                        sizeof(dg->first_bytes), !stack_is_local_addr(stack, dg->dst));
     datagram_release(dg);
 }
 

@@ -24,6 +24,9 @@ struct loop {
     struct loop_watch netif_watches[STACK_MAX_NETIFS];
     unsigned netif_watch_count;
     bool stopping;
+    uint64_t stop_deadline;
+    bool (*busy)(struct stack *stack);
+    uint64_t max_drain_us;
     uint64_t armed_deadline;
     void (*before_sleep)(struct stack *stack);
 };
@@ -64,7 +67,25 @@ static void drain_fd(struct loop *loop, struct loop_watch *watch, uint32_t event
 static void on_stop(struct loop *loop, struct loop_watch *watch, uint32_t events)
 {
     drain_fd(loop, watch, events);
+    if (!loop->stopping)
+        loop->stop_deadline = clock_now_us() + loop->max_drain_us;
     loop->stopping = true;
+}
+
+void loop_set_drain(struct loop *loop, bool (*busy)(struct stack *stack), uint64_t max_drain_us)
+{
+    loop->busy = busy;
+    loop->max_drain_us = max_drain_us;
+}
+
+/* Stop now, or keep turning while there is still data to deliver. */
+static bool loop_done(struct loop *loop)
+{
+    if (!loop->stopping)
+        return false;
+    if (loop->busy == NULL || clock_now_us() >= loop->stop_deadline)
+        return true;
+    return !loop->busy(loop->stack);
 }
 
 /* Link fds only wake the loop: stack_run reads every link each turn. */
@@ -149,7 +170,7 @@ static void arm_timer(struct loop *loop, uint64_t deadline)
 void loop_run(struct loop *loop)
 {
     struct epoll_event events[LOOP_MAX_EVENTS];
-    while (!loop->stopping) {
+    while (!loop_done(loop)) {
         uint64_t next = stack_run(loop->stack, clock_now_us());
         if (loop->before_sleep)
             loop->before_sleep(loop->stack);
@@ -158,6 +179,10 @@ void loop_run(struct loop *loop)
             timeout = 0;
         else
             arm_timer(loop, next);
+        if (loop->stopping && timeout != 0) {
+            /* Draining: look again at least every 10 ms. */
+            timeout = 10;
+        }
         int n = epoll_wait(loop->epoll_fd, events, LOOP_MAX_EVENTS, timeout);
         if (n < 0 && errno != EINTR)
             break;

@@ -30,8 +30,11 @@ int loop_watch_mod(struct loop *loop, struct loop_watch *watch, uint32_t events)
 void loop_watch_del(struct loop *loop, struct loop_watch *watch);
 /* Runs until loop_stop() is called from any thread. */
 void loop_run(struct loop *loop);
-/* Thread-safe: asks the loop to return. */
+/* Thread-safe: asks the loop to return. With a drain check set, the loop
+ * first keeps running while the check says work is left, at most
+ * max_drain_us (bounded linger: data written before close is delivered). */
 void loop_stop(struct loop *loop);
+void loop_set_drain(struct loop *loop, bool (*busy)(struct stack *stack), uint64_t max_drain_us);
 /* Registers a hook run at the end of every turn, before sleeping (where
  * deferred output is flushed). One hook per loop. */
 void loop_set_before_sleep(struct loop *loop, void (*fn)(struct stack *stack));

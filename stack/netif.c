@@ -95,6 +95,10 @@ bool netif_mcast_joined(const struct netif *netif, const uint8_t mac[ETHER_ADDR_
 void netif_driver_send(struct netif *netif, const uint8_t *frame, size_t len)
 {
     struct stack *stack = netif->stack;
+    /* Captured here, after impairment: the file shows what the link
+     * carried, not what impairment dropped. */
+    if (netif->capture)
+        capture_write(netif->capture, frame, len);
     int rc = netif->ops->send(netif, frame, len);
     if (rc < 0) {
         STAT_INC(stack, link_tx_errors);
@@ -107,8 +111,6 @@ void netif_driver_send(struct netif *netif, const uint8_t *frame, size_t len)
 
 void netif_transmit(struct netif *netif, struct pkt *pkt)
 {
-    if (netif->capture)
-        capture_write(netif->capture, pkt->data, pkt->len);
     if (netif->impair)
         impair_frame(netif->impair, IMPAIR_TX, pkt->data, pkt->len);
     else
@@ -118,6 +120,8 @@ void netif_transmit(struct netif *netif, struct pkt *pkt)
 
 void netif_deliver(struct netif *netif, const uint8_t *frame, size_t len)
 {
+    if (netif->capture)
+        capture_write(netif->capture, frame, len);
     if (netif->kind == NETIF_LOOPBACK)
         ipv4_input(netif, frame, len, false);
     else
@@ -140,8 +144,6 @@ unsigned netif_poll(struct netif *netif, unsigned budget)
         frames++;
         STAT_INC(stack, link_rx_frames);
         STAT_ADD(stack, link_rx_bytes, (uint64_t)n);
-        if (netif->capture)
-            capture_write(netif->capture, stack->rx_buf, (size_t)n);
         if (netif->impair)
             impair_frame(netif->impair, IMPAIR_RX, stack->rx_buf, (size_t)n);
         else

@@ -1,43 +1,885 @@
-/* Sockets bridged to programs: placeholder until TCP's connection API
- * exists (the real module is being integrated). */
+/* Sockets bridged to programs: the stack end of each bridge, the pumps
+ * that move bytes between it and TCP, listeners handing connections over
+ * as SCM_RIGHTS, and the socket requests of the control channel.
+ *
+ * TCP events only mark a socket; the marked sockets are pumped at the end
+ * of the loop turn (sock_reap), outside TCP's callbacks. Bridge events are
+ * pumped at once. A socket whose bridge is gone lingers as a "zombie" (its
+ * error and endpoints still answer SO_ERROR and getpeername) until a
+ * bounded FIFO evicts it. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ctl_proto.h"
+#include "fdreg.h"
+#include "loop.h"
 #include "sock.h"
+#include "sock_opt.h"
 #include "stack.h"
+#include "tcp.h"
 
-int sock_table_create(struct loop *loop, sock_reply_fn reply)
+#define SOCK_HASH_BUCKETS 1024
+#define SOCK_SCRATCH 65536
+#define SOCK_MAX 65536
+#define SOCK_ZOMBIES_MAX 1024
+/* Bytes the listener bridge may hold in accepted-but-unclaimed
+ * connections; beyond it the stack keeps them in TCP's accept queue. */
+#define LISTENER_BRIDGE_SNDBUF 32768
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+enum sock_kind { SOCK_KIND_STREAM, SOCK_KIND_LISTENER };
+
+struct sock {
+    struct loop_watch watch; /* the stack end; fd -1 once closed */
+    struct sock_table *table;
+    struct sock *hash_next;
+    struct sock *work_next; /* on the pending-work list */
+    struct sock *zombie_next;
+    dev_t prog_dev;
+    ino_t prog_ino;
+    enum sock_kind kind;
+    struct tcp_pcb *pcb; /* NULL once released */
+    uint32_t interest;   /* epoll events asked for */
+    bool on_work_list;
+    bool zombie;
+
+    /* TCP to program: bytes a full bridge did not take yet. */
+    uint8_t *stage;
+    size_t stage_len;
+    size_t stage_off;
+    bool fin_forwarded; /* our end shut for writing: the program reads EOF */
+    bool rx_discard;    /* the program no longer reads: drop what arrives */
+
+    /* Program to TCP. */
+    bool tx_eof; /* the program shut down writing */
+
+    /* Connect in progress. */
+    bool connecting;
+    bool connect_waiting; /* a CTL_F_WAIT request waits for the outcome */
+    uint64_t connect_cookie;
+    uint32_t connect_id;
+    uint32_t filler_len;
+    struct timer connect_timer;
+
+    bool closed_event; /* TCP said CLOSED */
+    int error;         /* pending error (SO_ERROR); cleared when read */
+    int final_error;   /* what ended the connection (read/write status) */
+    bool eof_seen;
+    struct ctl_endpoint local, remote;
+    /* TCP_INFO as it was when the pcb went back to TCP. */
+    bool have_last_info;
+    struct toysock_tcp_info last_info;
+
+    /* Listener: an accepted connection the full bridge could not take. */
+    struct sock *parked;
+    int parked_fd;
+};
+
+struct sock_table {
+    struct loop *loop;
+    sock_reply_fn reply;
+    struct sock *buckets[SOCK_HASH_BUCKETS];
+    unsigned count;
+    struct sock *work;
+    struct sock *zombies_head, *zombies_tail;
+    unsigned zombie_count;
+    uint8_t scratch[SOCK_SCRATCH];
+};
+
+static void sock_tcp_event(struct tcp_pcb *pcb, void *owner, unsigned events);
+static void on_bridge(struct loop *loop, struct loop_watch *watch, uint32_t events);
+static void connect_timeout(struct stack *stack, struct timer *timer);
+
+static struct sock_table *table_of(const struct stack *stack)
 {
-    (void)loop;
-    (void)reply;
+    return stack->socks;
+}
+
+static unsigned bucket_of(dev_t dev, ino_t ino)
+{
+    uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^ (uint64_t)dev;
+    return (unsigned)(h >> 40) % SOCK_HASH_BUCKETS;
+}
+
+static struct sock *sock_lookup(struct sock_table *t, dev_t dev, ino_t ino)
+{
+    for (struct sock *s = t->buckets[bucket_of(dev, ino)]; s; s = s->hash_next)
+        if (s->prog_ino == ino && s->prog_dev == dev)
+            return s;
+    return NULL;
+}
+
+static void sock_unhash(struct sock *s)
+{
+    struct sock **pp = &s->table->buckets[bucket_of(s->prog_dev, s->prog_ino)];
+    while (*pp && *pp != s)
+        pp = &(*pp)->hash_next;
+    if (*pp)
+        *pp = s->hash_next;
+}
+
+static void set_interest(struct sock *s, uint32_t events)
+{
+    if (s->watch.fd < 0 || events == s->interest)
+        return;
+    s->interest = events;
+    loop_watch_mod(s->table->loop, &s->watch, events);
+}
+
+static void mark_work(struct sock *s)
+{
+    if (s->on_work_list || s->zombie)
+        return;
+    s->on_work_list = true;
+    s->work_next = s->table->work;
+    s->table->work = s;
+}
+
+static struct sock *sock_new(struct stack *stack, int stack_fd, const struct stat *prog)
+{
+    struct sock_table *t = table_of(stack);
+    if (t->count >= SOCK_MAX)
+        return NULL;
+    struct sock *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->table = t;
+    s->watch.fd = stack_fd;
+    s->watch.fn = on_bridge;
+    s->prog_dev = prog->st_dev;
+    s->prog_ino = prog->st_ino;
+    s->parked_fd = -1;
+    timer_init(&s->connect_timer, connect_timeout);
+    int flags = fcntl(stack_fd, F_GETFL);
+    fcntl(stack_fd, F_SETFL, flags | O_NONBLOCK);
+    /* Only hang-ups at first; pumps ask for more as they need it. */
+    s->interest = EPOLLRDHUP;
+    if (loop_watch_add(t->loop, &s->watch, s->interest) < 0) {
+        free(s);
+        return NULL;
+    }
+    unsigned b = bucket_of(s->prog_dev, s->prog_ino);
+    s->hash_next = t->buckets[b];
+    t->buckets[b] = s;
+    t->count++;
+    return s;
+}
+
+static void bridge_close(struct sock *s)
+{
+    if (s->watch.fd < 0)
+        return;
+    loop_watch_del(s->table->loop, &s->watch);
+    /* shutdown first: copies of the program end held elsewhere (forked
+     * children) must still see the hang-up. */
+    shutdown(s->watch.fd, SHUT_RDWR);
+    fdreg_close(s->watch.fd);
+    s->watch.fd = -1;
+}
+
+static void endpoints_from_pcb(struct sock *s)
+{
+    if (s->pcb == NULL)
+        return;
+    tcp_local_endpoint(s->pcb, &s->local.addr, &s->local.port);
+    tcp_remote_endpoint(s->pcb, &s->remote.addr, &s->remote.port);
+    s->local.family = s->remote.family = AF_INET;
+}
+
+static void sock_free(struct sock *s)
+{
+    struct stack *stack = loop_stack(s->table->loop);
+    timer_cancel(stack, &s->connect_timer);
+    bridge_close(s);
+    if (s->pcb != NULL) {
+        tcp_set_owner(s->pcb, NULL, NULL);
+        tcp_abort(s->pcb);
+    }
+    if (s->parked != NULL)
+        sock_free(s->parked);
+    if (s->parked_fd >= 0)
+        fdreg_close(s->parked_fd);
+    sock_unhash(s);
+    s->table->count--;
+    free(s->stage);
+    free(s);
+}
+
+/* The bridge is gone: keep the record for status queries, bounded. */
+static void sock_make_zombie(struct sock *s)
+{
+    struct sock_table *t = s->table;
+    if (s->zombie)
+        return;
+    struct stack *stack = loop_stack(t->loop);
+    timer_cancel(stack, &s->connect_timer);
+    bridge_close(s);
+    free(s->stage);
+    s->stage = NULL;
+    s->stage_len = s->stage_off = 0;
+    if (s->parked != NULL) {
+        sock_free(s->parked);
+        s->parked = NULL;
+    }
+    if (s->parked_fd >= 0) {
+        fdreg_close(s->parked_fd);
+        s->parked_fd = -1;
+    }
+    s->zombie = true;
+    s->zombie_next = NULL;
+    if (t->zombies_tail)
+        t->zombies_tail->zombie_next = s;
+    else
+        t->zombies_head = s;
+    t->zombies_tail = s;
+    t->zombie_count++;
+}
+
+/* Hands the pcb back to TCP: an orderly close, or RST when data the
+ * program will never read is still waiting (RFC 9293 §3.10.4). */
+static void release_pcb(struct sock *s, bool abort)
+{
+    if (s->pcb == NULL)
+        return;
+    endpoints_from_pcb(s);
+    tcp_get_info(s->pcb, &s->last_info);
+    s->have_last_info = true;
+    tcp_set_owner(s->pcb, NULL, NULL);
+    if (abort || s->stage_off < s->stage_len)
+        tcp_abort(s->pcb);
+    else
+        tcp_close(s->pcb);
+    s->pcb = NULL;
+}
+
+/* ---- Program to TCP ---- */
+
+static bool bridge_hung_up(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+}
+
+static void program_closed(struct sock *s, bool with_unread)
+{
+    release_pcb(s, with_unread);
+    sock_make_zombie(s);
+}
+
+static void pump_tx(struct sock *s)
+{
+    struct sock_table *t = s->table;
+    while (s->pcb != NULL && !s->tx_eof && !s->connecting && s->watch.fd >= 0) {
+        size_t space = tcp_send_space(s->pcb);
+        if (space == 0)
+            return; /* TCP_EV_WRITABLE resumes */
+        if (space > sizeof(t->scratch))
+            space = sizeof(t->scratch);
+        ssize_t n = recv(s->watch.fd, t->scratch, space, MSG_DONTWAIT);
+        if (n > 0) {
+            long taken = tcp_send(s->pcb, t->scratch, (size_t)n);
+            if (taken < 0)
+                s->tx_eof = true; /* the connection failed: drop the rest */
+            continue;
+        }
+        if (n < 0) {
+            if (errno == ECONNRESET) /* closed with our data unread */
+                program_closed(s, true);
+            return;
+        }
+        /* EOF: the program shut down writing, or closed. */
+        s->tx_eof = true;
+        if (bridge_hung_up(s->watch.fd) && !s->fin_forwarded) {
+            program_closed(s, tcp_recv_available(s->pcb) > 0);
+            return;
+        }
+        tcp_shutdown_write(s->pcb);
+    }
+}
+
+/* ---- TCP to program ---- */
+
+static void forward_fin(struct sock *s)
+{
+    if (!s->fin_forwarded && s->watch.fd >= 0) {
+        shutdown(s->watch.fd, SHUT_WR);
+        s->fin_forwarded = true;
+    }
+}
+
+/* Writes staged bytes; false while the bridge is full. */
+static bool flush_stage(struct sock *s)
+{
+    while (s->stage_off < s->stage_len) {
+        if (s->rx_discard) {
+            s->stage_off = s->stage_len;
+            break;
+        }
+        ssize_t w = send(s->watch.fd, s->stage + s->stage_off, s->stage_len - s->stage_off,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w > 0) {
+            s->stage_off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return false;
+        s->rx_discard = true; /* SHUT_RD or closed: keep ACKing, drop */
+    }
+    free(s->stage);
+    s->stage = NULL;
+    s->stage_len = s->stage_off = 0;
+    return true;
+}
+
+static void pump_rx(struct sock *s)
+{
+    struct sock_table *t = s->table;
+    if (s->watch.fd < 0 || s->connecting)
+        return;
+    if (!flush_stage(s))
+        return;
+    while (s->pcb != NULL) {
+        size_t n = tcp_recv(s->pcb, t->scratch, sizeof(t->scratch));
+        if (n == 0)
+            break;
+        if (s->rx_discard)
+            continue;
+        ssize_t w = send(s->watch.fd, t->scratch, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            w = 0;
+        else if (w < 0) {
+            s->rx_discard = true;
+            continue;
+        }
+        if ((size_t)w < n) {
+            /* The bridge is full: keep the rest until EPOLLOUT. */
+            s->stage = malloc(n - (size_t)w);
+            if (s->stage == NULL) {
+                s->rx_discard = true; /* cannot hold it: the stream is broken */
+                continue;
+            }
+            memcpy(s->stage, t->scratch + w, n - (size_t)w);
+            s->stage_len = n - (size_t)w;
+            s->stage_off = 0;
+            return;
+        }
+    }
+    if (s->pcb == NULL || tcp_recv_eof(s->pcb) || s->closed_event) {
+        s->eof_seen = true;
+        forward_fin(s);
+    }
+}
+
+static void update_interest(struct sock *s)
+{
+    if (s->watch.fd < 0)
+        return;
+    uint32_t ev = EPOLLRDHUP;
+    if (s->kind == SOCK_KIND_LISTENER) {
+        if (s->parked != NULL)
+            ev |= EPOLLOUT;
+    } else {
+        if (s->pcb != NULL && !s->tx_eof && !s->connecting && tcp_send_space(s->pcb) > 0)
+            ev |= EPOLLIN;
+        if (s->stage_off < s->stage_len)
+            ev |= EPOLLOUT;
+    }
+    set_interest(s, ev);
+}
+
+/* ---- Connect ---- */
+
+static void connect_reply(struct sock *s, int result)
+{
+    if (!s->connect_waiting)
+        return;
+    s->connect_waiting = false;
+    struct ctl_msg reply = {.op = CTL_OP_SOCK_CONNECT, .id = s->connect_id, .result = result};
+    reply.u.sock.local = s->local;
+    reply.u.sock.remote = s->remote;
+    s->table->reply(loop_stack(s->table->loop), s->connect_cookie, &reply);
+}
+
+static void connect_succeeded(struct sock *s)
+{
+    struct stack *stack = loop_stack(s->table->loop);
+    timer_cancel(stack, &s->connect_timer);
+    s->connecting = false;
+    endpoints_from_pcb(s);
+    /* The filler held POLLOUT back; taking it lets the program see the
+     * socket writable exactly now. */
+    uint32_t left = s->filler_len;
+    while (left > 0 && s->watch.fd >= 0) {
+        ssize_t n = recv(s->watch.fd, s->table->scratch,
+                         left < SOCK_SCRATCH ? left : SOCK_SCRATCH, MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        left -= (uint32_t)n;
+    }
+    s->filler_len = 0;
+    connect_reply(s, 0);
+}
+
+static void connect_failed(struct sock *s, int err)
+{
+    struct stack *stack = loop_stack(s->table->loop);
+    timer_cancel(stack, &s->connect_timer);
+    s->connecting = false;
+    s->error = s->final_error = err;
+    connect_reply(s, -err);
+    release_pcb(s, false);
+    if (s->filler_len > 0) {
+        /* Closing with the filler unread gives the program POLLERR and
+         * ECONNRESET natively; SO_ERROR then tells the real error. */
+        loop_watch_del(s->table->loop, &s->watch);
+        fdreg_close(s->watch.fd);
+        s->watch.fd = -1;
+        sock_make_zombie(s);
+    } else {
+        forward_fin(s);
+    }
+}
+
+static void connect_timeout(struct stack *stack, struct timer *timer)
+{
+    (void)stack;
+    struct sock *s = container_of(timer, struct sock, connect_timer);
+    if (s->connecting)
+        connect_failed(s, ETIMEDOUT);
+}
+
+/* ---- Listener ---- */
+
+static int make_bridge(int type, int fds[2])
+{
+    if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) < 0)
+        return -errno;
+    fds[0] = fdreg_take(fds[0]);
+    fds[1] = fdreg_take(fds[1]);
     return 0;
 }
 
-void sock_table_destroy(struct stack *stack)
+/* Offers one accepted connection's program end to the listener bridge. */
+static int offer_connection(struct sock *listener, struct sock *child, int prog_fd)
 {
-    (void)stack;
+    struct ctl_accept_hdr hdr = {.local = child->local, .remote = child->remote};
+    struct iovec iov = {.iov_base = &hdr, .iov_len = sizeof(hdr)};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof(control));
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control.buf,
+                        .msg_controllen = sizeof(control.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &prog_fd, sizeof(int));
+    if (sendmsg(listener->watch.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        return -errno;
+    return 0;
+}
+
+static void pump_accept(struct sock *s)
+{
+    struct stack *stack = loop_stack(s->table->loop);
+    while (s->pcb != NULL && s->watch.fd >= 0) {
+        struct sock *child = s->parked;
+        int prog_fd = s->parked_fd;
+        if (child == NULL) {
+            struct tcp_pcb *pcb = tcp_accept(s->pcb);
+            if (pcb == NULL)
+                return;
+            int fds[2];
+            struct stat st;
+            if (make_bridge(SOCK_STREAM, fds) < 0) {
+                tcp_abort(pcb);
+                continue;
+            }
+            if (fstat(fds[0], &st) < 0 || (child = sock_new(stack, fds[1], &st)) == NULL) {
+                fdreg_close(fds[0]);
+                fdreg_close(fds[1]);
+                tcp_abort(pcb);
+                continue;
+            }
+            child->pcb = pcb;
+            tcp_set_owner(pcb, sock_tcp_event, child);
+            endpoints_from_pcb(child);
+            prog_fd = fds[0];
+            mark_work(child); /* data may already be waiting */
+        }
+        int rc = offer_connection(s, child, prog_fd);
+        if (rc == -EAGAIN || rc == -ETOOMANYREFS) {
+            s->parked = child;
+            s->parked_fd = prog_fd;
+            return;
+        }
+        s->parked = NULL;
+        s->parked_fd = -1;
+        fdreg_close(prog_fd);
+        if (rc < 0) /* the program closed the listener */
+            return;
+    }
+}
+
+/* ---- Events ---- */
+
+static void sock_tcp_event(struct tcp_pcb *pcb, void *owner, unsigned events)
+{
+    (void)pcb;
+    struct sock *s = owner;
+    if (s == NULL)
+        return;
+    if (events & TCP_EV_CLOSED) {
+        s->closed_event = true;
+        s->final_error = tcp_error(s->pcb);
+        if (s->final_error != 0)
+            s->error = s->final_error;
+    }
+    mark_work(s);
+}
+
+static void sock_do_work(struct sock *s)
+{
+    if (s->zombie)
+        return;
+    if (s->kind == SOCK_KIND_LISTENER) {
+        pump_accept(s);
+        if (s->closed_event) /* a listener only closes when aborted */
+            release_pcb(s, false);
+    } else {
+        if (s->connecting && s->pcb != NULL) {
+            enum tcp_state st = tcp_get_state(s->pcb);
+            if (s->closed_event)
+                connect_failed(s, s->final_error ? s->final_error : ECONNREFUSED);
+            else if (st >= TCP_ESTABLISHED)
+                connect_succeeded(s);
+        }
+        if (s->zombie)
+            return;
+        pump_rx(s);
+        pump_tx(s);
+        if (s->closed_event && s->pcb != NULL && s->stage_off >= s->stage_len &&
+            tcp_recv_available(s->pcb) == 0) {
+            endpoints_from_pcb(s);
+            release_pcb(s, false);
+            forward_fin(s);
+        }
+    }
+    update_interest(s);
+}
+
+static void on_bridge(struct loop *loop, struct loop_watch *watch, uint32_t events)
+{
+    (void)loop;
+    struct sock *s = container_of(watch, struct sock, watch);
+    if (s->watch.fd < 0 || s->zombie)
+        return;
+    if (s->kind == SOCK_KIND_LISTENER) {
+        if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+            program_closed(s, false);
+            return;
+        }
+        if (events & EPOLLOUT)
+            pump_accept(s);
+        update_interest(s);
+        return;
+    }
+    if (events & EPOLLERR) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(s->watch.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        program_closed(s, true); /* closed with our data unread */
+        return;
+    }
+    if (events & EPOLLOUT)
+        pump_rx(s);
+    if (s->zombie)
+        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+        pump_tx(s);
+    if (s->zombie)
+        return;
+    if ((events & EPOLLHUP) && s->tx_eof) {
+        /* Both directions are shut: nothing more can cross the bridge. */
+        if (s->pcb != NULL && !s->fin_forwarded)
+            program_closed(s, tcp_recv_available(s->pcb) > 0 || s->stage_off < s->stage_len);
+        else
+            program_closed(s, false);
+        return;
+    }
+    if (s->connecting && (events & EPOLLHUP)) {
+        program_closed(s, true);
+        return;
+    }
+    update_interest(s);
+}
+
+void sock_reap(struct stack *stack)
+{
+    struct sock_table *t = table_of(stack);
+    if (t == NULL)
+        return;
+    /* Pumping may mark more sockets; bound the rounds for fairness. */
+    for (int round = 0; round < 4 && t->work != NULL; round++) {
+        struct sock *list = t->work;
+        t->work = NULL;
+        while (list != NULL) {
+            struct sock *s = list;
+            list = s->work_next;
+            s->on_work_list = false;
+            sock_do_work(s);
+        }
+    }
+    while (t->zombie_count > SOCK_ZOMBIES_MAX) {
+        struct sock *z = t->zombies_head;
+        t->zombies_head = z->zombie_next;
+        if (t->zombies_head == NULL)
+            t->zombies_tail = NULL;
+        t->zombie_count--;
+        sock_free(z);
+    }
+}
+
+/* ---- Requests ---- */
+
+static struct tcp_pcb *sock_pcb_new(struct sock *s)
+{
+    struct tcp_pcb *pcb = tcp_pcb_new(loop_stack(s->table->loop));
+    if (pcb != NULL)
+        tcp_set_owner(pcb, sock_tcp_event, s);
+    return pcb;
+}
+
+/* Finds the socket named by the program end in fds[0], creating it on
+ * first contact from the stack end in fds[1]. */
+static int sock_resolve(struct stack *stack, int *fds, unsigned nfds, int want_type,
+                        struct sock **out)
+{
+    struct stat st;
+    if (nfds < 1 || fstat(fds[0], &st) < 0 || !S_ISSOCK(st.st_mode))
+        return -ENOTSOCK;
+    struct sock *s = sock_lookup(table_of(stack), st.st_dev, st.st_ino);
+    if (s != NULL) {
+        if (nfds >= 2 && !s->zombie) {
+            /* A new stack end replaces the old one (listen swaps a stream
+             * bridge for a seqpacket one). */
+            loop_watch_del(s->table->loop, &s->watch);
+            fdreg_close(s->watch.fd);
+            s->watch.fd = fds[1];
+            fds[1] = -1;
+            int fl = fcntl(s->watch.fd, F_GETFL);
+            fcntl(s->watch.fd, F_SETFL, fl | O_NONBLOCK);
+            s->interest = EPOLLRDHUP;
+            loop_watch_add(s->table->loop, &s->watch, s->interest);
+        }
+        *out = s;
+        return 0;
+    }
+    if (nfds < 2)
+        return -EBADF;
+    int type = 0;
+    socklen_t len = sizeof(type);
+    if (getsockopt(fds[1], SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+        (want_type != 0 && type != want_type))
+        return -EINVAL;
+    s = sock_new(stack, fds[1], &st);
+    if (s == NULL)
+        return -ENOBUFS;
+    fds[1] = -1;
+    *out = s;
+    return 0;
+}
+
+static int do_bind(struct sock *s, const struct ctl_msg *msg)
+{
+    if (s->pcb != NULL && (s->local.port != 0 || tcp_get_state(s->pcb) != TCP_CLOSED))
+        return -EINVAL;
+    if (s->pcb == NULL && (s->pcb = sock_pcb_new(s)) == NULL)
+        return -ENOBUFS;
+    int rc = tcp_bind(s->pcb, msg->u.sock.local.addr, msg->u.sock.local.port,
+                      (msg->flags & CTL_F_REUSEADDR) != 0);
+    if (rc == 0)
+        endpoints_from_pcb(s);
+    return rc;
+}
+
+static int do_listen(struct sock *s, const struct ctl_msg *msg)
+{
+    if (s->zombie)
+        return -EINVAL;
+    if (s->pcb == NULL && (s->pcb = sock_pcb_new(s)) == NULL)
+        return -ENOBUFS;
+    int rc;
+    if (tcp_get_state(s->pcb) == TCP_LISTEN)
+        return 0;
+    if (tcp_get_state(s->pcb) != TCP_CLOSED)
+        return -EINVAL;
+    if (s->local.port == 0) {
+        rc = tcp_bind(s->pcb, msg->u.sock.local.addr, msg->u.sock.local.port,
+                      (msg->flags & CTL_F_REUSEADDR) != 0);
+        if (rc < 0)
+            return rc;
+    }
+    int type = 0;
+    socklen_t len = sizeof(type);
+    getsockopt(s->watch.fd, SOL_SOCKET, SO_TYPE, &type, &len);
+    if (type != SOCK_SEQPACKET)
+        return -EINVAL;
+    int backlog = msg->u.sock.backlog;
+    rc = tcp_listen(s->pcb, backlog <= 0 ? 1 : backlog);
+    if (rc < 0)
+        return rc;
+    s->kind = SOCK_KIND_LISTENER;
+    int sndbuf = LISTENER_BRIDGE_SNDBUF;
+    setsockopt(s->watch.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    endpoints_from_pcb(s);
+    update_interest(s);
+    return 0;
+}
+
+static int do_connect(struct sock *s, const struct ctl_msg *msg, uint64_t cookie)
+{
+    if (s->zombie)
+        return s->final_error ? -s->final_error : -EBADF;
+    if (s->connecting)
+        return -EALREADY;
+    if (s->pcb == NULL) {
+        if (s->closed_event)
+            return -EISCONN;
+        if ((s->pcb = sock_pcb_new(s)) == NULL)
+            return -ENOBUFS;
+    }
+    if (tcp_get_state(s->pcb) >= TCP_ESTABLISHED)
+        return -EISCONN;
+    if (tcp_get_state(s->pcb) != TCP_CLOSED)
+        return -EINVAL;
+    int rc = tcp_connect(s->pcb, msg->u.sock.remote.addr, msg->u.sock.remote.port);
+    if (rc < 0)
+        return rc;
+    s->connecting = true;
+    s->filler_len = msg->u.sock.filler_len;
+    endpoints_from_pcb(s);
+    if (msg->flags & CTL_F_WAIT) {
+        s->connect_waiting = true;
+        s->connect_cookie = cookie;
+        s->connect_id = msg->id;
+        if (msg->u.sock.timeout_ms > 0) {
+            struct stack *stack = loop_stack(s->table->loop);
+            timer_arm(stack, &s->connect_timer,
+                      stack->now_us + (uint64_t)msg->u.sock.timeout_ms * 1000u);
+        }
+        return 1; /* the reply waits for the handshake */
+    }
+    return 0;
+}
+
+static void fill_status(struct sock *s, struct ctl_msg *reply, bool clear)
+{
+    endpoints_from_pcb(s);
+    reply->u.sock.local = s->local;
+    reply->u.sock.remote = s->remote;
+    reply->u.sock.error = s->error;
+    reply->u.sock.state = s->pcb ? (uint32_t)tcp_get_state(s->pcb) : TCP_CLOSED;
+    reply->u.sock.eof = s->eof_seen;
+    if (clear)
+        s->error = 0;
+    /* After the pending error is read, reads keep failing with what ended
+     * the connection only until it has been reported once. */
+    if (!clear && s->error == 0 && s->final_error != 0 && s->fin_forwarded)
+        reply->u.sock.error = s->final_error;
 }
 
 int sock_request(struct stack *stack, struct ctl_msg *msg, int *fds, unsigned nfds,
                  uint64_t cookie, struct ctl_msg *reply)
 {
-    (void)stack;
-    (void)msg;
-    (void)cookie;
+    struct sock *s = NULL;
+    int want_type = msg->op == CTL_OP_SOCK_LISTEN ? SOCK_SEQPACKET : 0;
+    int rc = table_of(stack) ? sock_resolve(stack, fds, nfds, want_type, &s) : -ENETDOWN;
+    if (rc == 0) {
+        switch (msg->op) {
+        case CTL_OP_SOCK_BIND: rc = do_bind(s, msg); break;
+        case CTL_OP_SOCK_LISTEN: rc = do_listen(s, msg); break;
+        case CTL_OP_SOCK_CONNECT: rc = do_connect(s, msg, cookie); break;
+        case CTL_OP_SOCK_STATUS:
+            fill_status(s, reply, (msg->flags & CTL_F_CLEAR_ERROR) != 0);
+            rc = 0;
+            break;
+        case CTL_OP_SOCK_SETOPT:
+        case CTL_OP_SOCK_GETOPT:
+            if (s->pcb == NULL && s->have_last_info && msg->op == CTL_OP_SOCK_GETOPT)
+                rc = sock_option_closed(&s->last_info, msg, reply);
+            else
+                rc = sock_option(s->pcb, msg, reply);
+            break;
+        default: rc = -EOPNOTSUPP; break;
+        }
+    }
     for (unsigned i = 0; i < nfds; i++)
-        close(fds[i]);
-    reply->result = -EOPNOTSUPP;
+        if (fds[i] >= 0)
+            fdreg_close(fds[i]);
+    if (rc == 1)
+        return 0;
+    if (s != NULL && msg->op != CTL_OP_SOCK_STATUS) {
+        endpoints_from_pcb(s);
+        reply->u.sock.local = s->local;
+        reply->u.sock.remote = s->remote;
+    }
+    reply->result = rc;
     return 1;
 }
 
-void sock_reap(struct stack *stack)
+int sock_table_create(struct loop *loop, sock_reply_fn reply)
 {
-    (void)stack;
+    struct stack *stack = loop_stack(loop);
+    struct sock_table *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return -ENOMEM;
+    t->loop = loop;
+    t->reply = reply;
+    stack->socks = t;
+    return 0;
+}
+
+void sock_table_destroy(struct stack *stack)
+{
+    struct sock_table *t = table_of(stack);
+    if (t == NULL)
+        return;
+    for (unsigned b = 0; b < SOCK_HASH_BUCKETS; b++)
+        while (t->buckets[b] != NULL)
+            sock_free(t->buckets[b]);
+    free(t);
+    stack->socks = NULL;
 }
 
 unsigned sock_count(const struct stack *stack)
 {
-    (void)stack;
-    return 0;
+    return stack->socks ? stack->socks->count : 0;
+}
+
+bool sock_busy(struct stack *stack)
+{
+    struct sock_table *t = table_of(stack);
+    if (t == NULL)
+        return false;
+    for (unsigned b = 0; b < SOCK_HASH_BUCKETS; b++)
+        for (struct sock *s = t->buckets[b]; s != NULL; s = s->hash_next)
+            if (s->stage_off < s->stage_len ||
+                (s->pcb != NULL && tcp_get_state(s->pcb) >= TCP_ESTABLISHED &&
+                 tcp_send_queued(s->pcb) > 0))
+                return true;
+    return false;
 }

@@ -10,6 +10,7 @@
 #ifndef TOYSOCK_SOCK_H
 #define TOYSOCK_SOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct loop;
@@ -29,6 +30,9 @@ int sock_request(struct stack *stack, struct ctl_msg *msg, int *fds, unsigned nf
                  uint64_t cookie, struct ctl_msg *reply);
 /* Frees sockets that finished during this turn (run before sleeping). */
 void sock_reap(struct stack *stack);
+/* True while a bridged connection still has data to move (staged bytes,
+ * or a send queue not yet acknowledged). */
+bool sock_busy(struct stack *stack);
 /* Live sockets (for tests and stats). */
 unsigned sock_count(const struct stack *stack);
 

@@ -10,4 +10,10 @@ struct ctl_msg;
  * msg->u.opt on pcb; a read fills reply->u.opt. 0 or -errno. */
 int sock_option(struct tcp_pcb *pcb, const struct ctl_msg *msg, struct ctl_msg *reply);
 
+/* Reads an option of a connection that is over: TCP_INFO as it ended,
+ * ENOTCONN-like answers for the rest. */
+struct toysock_tcp_info;
+int sock_option_closed(const struct toysock_tcp_info *last, const struct ctl_msg *msg,
+                       struct ctl_msg *reply);
+
 #endif

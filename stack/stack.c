@@ -13,6 +13,7 @@
 #include "ipv4.h"
 #include "stack.h"
 #include "tcp.h"
+#include "udp.h"
 
 /* Frames read from one interface per turn, so one busy link cannot starve
  * timers and the control channel. */
@@ -34,7 +35,8 @@ struct stack *stack_create(const struct toysock_config *cfg, uint64_t seed)
     rng_seed(&stack->rng, seed);
     stack->ipv4.next_id = (uint16_t)rng_next(&stack->rng);
     stack->ipv4.reass = reass_create(stack);
-    if (stack->ipv4.reass == NULL || icmp_init(stack) < 0 || tcp_init(stack) < 0) {
+    if (stack->ipv4.reass == NULL || icmp_init(stack) < 0 || udp_init(stack) < 0 ||
+        tcp_init(stack) < 0) {
         stack_destroy(stack);
         return NULL;
     }
@@ -48,6 +50,7 @@ void stack_destroy(struct stack *stack)
     while (stack->netif_count > 0)
         netif_destroy(stack->netifs[stack->netif_count - 1]);
     tcp_destroy(stack);
+    udp_destroy(stack);
     icmp_destroy(stack);
     reass_destroy(stack->ipv4.reass);
     timer_heap_free(&stack->timers);

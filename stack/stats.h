@@ -68,7 +68,10 @@
     X(udp_rx_bad_checksum)                                                   \
     X(udp_rx_no_port)                                                        \
     X(udp_drop_queue_full)                                                   \
+    X(udp_rx_delivered)                                                      \
+    X(udp_drop_no_memory)                                                    \
     X(udp_tx_datagrams)                                                      \
+    X(udp_tx_errors)                                                         \
     X(tcp_rx_segments)                                                       \
     X(tcp_rx_malformed)                                                      \
     X(tcp_rx_bad_checksum)                                                   \
@@ -91,6 +94,19 @@
     X(tcp_timeouts)                                                          \
     X(tcp_conn_reset_rx)                                                     \
     X(tcp_conn_timeout)                                                      \
+    X(tcp_rx_bad_flags)                                                      \
+    X(tcp_drop_out_of_window)                                                \
+    X(tcp_drop_after_close)                                                  \
+    X(tcp_drop_no_memory)                                                    \
+    X(tcp_challenge_ack_limited)                                             \
+    X(tcp_oow_ack_limited)                                                   \
+    X(tcp_timewait_reused)                                                   \
+    X(tcp_timewait_recycled)                                                 \
+    X(tcp_window_probes)                                                     \
+    X(tcp_keepalive_probes)                                                  \
+    X(tcp_icmp_ignored)                                                      \
+    X(tcp_pmtu_updates)                                                      \
+    X(tcp_lost_retransmits)                                                  \
     X(ctl_requests)                                                          \
     X(ctl_errors)                                                            \
     X(impair_dropped)                                                        \

@@ -131,5 +131,8 @@ void tcp_get_info(const struct tcp_pcb *pcb, struct toysock_tcp_info *info);
 
 /* Connections in any state (listeners and TIME_WAIT included). */
 unsigned tcp_pcb_count(const struct stack *stack);
+/* Connections that still have something to do: every pcb not CLOSED,
+ * LISTEN or TIME_WAIT (orphans in FIN-WAIT/LAST-ACK/CLOSING included). */
+unsigned tcp_unfinished_count(const struct stack *stack);
 
 #endif

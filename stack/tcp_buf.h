@@ -49,8 +49,8 @@ struct tcp_range {
 struct tcp_rcvbuf {
     uint8_t *data;
     size_t cap;
-    size_t head;    /* index of the first unread in-order byte */
-    size_t ready;   /* in-order bytes the owner has not read */
+    size_t head;  /* index of the first unread in-order byte */
+    size_t ready; /* in-order bytes the owner has not read */
     /* Out-of-order ranges, sorted, disjoint, not touching, relative to the
      * end of the in-order data. */
     struct tcp_range ranges[TCP_RANGES_MAX];

@@ -440,6 +440,7 @@ void tcp_timewait_enter(struct tcp_pcb *pcb)
     while (ts->timewait.len > TCP_MAX_TIMEWAIT) {
         struct tcp_pcb *old = TCP_CONTAINER(tcp_queue_first(&ts->timewait), struct tcp_pcb,
                                             q_node);
+        STAT_INC(pcb->stack, tcp_timewait_recycled);
         tcp_timewait_kill(old);
         tcp_pcb_release(old);
     }

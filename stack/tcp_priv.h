@@ -67,6 +67,7 @@
 #define TCP_PAWS_IDLE_US (24ull * 24 * 3600 * 1000000) /* RFC 7323 §5.5 */
 #define TCP_DUPTHRESH 3                /* RFC 5681 §3.2, RFC 6675 DupThresh */
 #define TCP_TIMEWAIT_REUSE_US 1000000ull /* connect may recycle an older TIME_WAIT tuple */
+#define TCP_RXT_TRACK 32               /* retransmissions remembered in one SACK recovery */
 
 /* ---- Intent and state flags (pcb->flags) ---- */
 enum {
@@ -98,6 +99,8 @@ enum {
     TF_USER_CONNECTED = 1u << 25,/* CONNECTED was delivered (active open) */
     TF_SENT_FIN_ONCE = 1u << 26, /* our FIN went out at least once */
     TF_OPTS_LOCKED = 1u << 27,   /* buffers exist: sizes can no longer change */
+    TF_WND_CHECK = 1u << 28,     /* the owner read: is a window update due? */
+    TF_RESCUED = 1u << 29,       /* RFC 6675 rule 4 used in this recovery */
 };
 
 /* Intrusive lists. hlist: a singly linked chain with a back pointer, for
@@ -171,6 +174,7 @@ struct tcp_pcb {
     uint32_t snd_wl2;     /* segment ack used for the last window update */
     uint32_t max_sndwnd;  /* largest window the peer offered (SWS, RFC 5961 §5.2) */
     uint32_t snd_buf_seq; /* sequence number of the send buffer's first byte */
+    uint32_t snd_sml;     /* end of the last small segment sent (Minshall's Nagle) */
     uint8_t snd_wscale;   /* shift applied to the peer's window field */
 
     /* Receive sequence space (RFC 9293 §3.3.1, Figure 5). */
@@ -210,8 +214,19 @@ struct tcp_pcb {
     uint32_t dupacks;
     uint32_t recover;      /* RecoveryPoint / NewReno "recover" */
     uint32_t high_rxt;     /* end of data retransmitted in this recovery */
-    uint32_t prr_unused;
     struct tcp_scoreboard sb;
+    /* Retransmissions of this SACK recovery in the order they were sent:
+     * when a later one is SACKed and an earlier one is not, the earlier
+     * was lost again (the idea of RFC 8985's RACK, for retransmissions). */
+    struct tcp_rxt_rec {
+        uint32_t seq;
+        uint32_t end;
+        uint32_t order;
+        uint32_t high_at; /* snd_max when it was sent: SACKs above it came later */
+        bool lost;
+    } rxt[TCP_RXT_TRACK];
+    unsigned rxt_count;
+    uint32_t rxt_order;
     struct tcp_cc cc;
     bool cc_ready;         /* cc initialised (after the handshake) */
 
@@ -252,6 +267,7 @@ struct tcp_stack {
     struct tcp_dnode all;           /* every pcb */
     struct tcp_queue timewait;      /* TIME_WAIT pcbs, oldest first */
     unsigned pcb_count;
+    unsigned callbacks_running;     /* owner callbacks on the call stack */
     uint32_t port_next;             /* RFC 6056 algorithm 3: next_ephemeral */
     /* Keys for SipHash-2-4, drawn from the stack's seeded RNG. */
     uint8_t hash_key[16];   /* table buckets */
@@ -359,6 +375,10 @@ bool tcp_send_challenge_ack(struct tcp_pcb *pcb);
 /* Retransmits one segment at seq (at most maxlen bytes), outside the
  * normal window checks: fast retransmit, partial ACKs. */
 void tcp_retransmit_at(struct tcp_pcb *pcb, uint32_t seq, uint32_t maxlen);
+/* SACK recovery: forgets what was retransmitted (recovery ends), and
+ * marks retransmissions lost once later ones were delivered. */
+void tcp_rxt_reset(struct tcp_pcb *pcb);
+void tcp_rxt_detect_lost(struct tcp_pcb *pcb);
 /* A SYN-ACK for a SYN cookie: no pcb exists. */
 void tcp_send_cookie_synack(struct stack *stack, const struct tcp_pcb *listener,
                             const struct ipv4_repr *ip, const struct tcp_repr *syn,

@@ -1,7 +1,8 @@
 /* The sender's SACK scoreboard (RFC 6675): which bytes above snd_una the
- * peer has reported holding. A bounded sorted list of disjoint ranges in
- * sequence space; blocks that would exceed the bound drop the highest
- * range (the scoreboard is advisory: RTO recovery stays correct). */
+ * peer has reported holding. A bounded sorted list of disjoint, not
+ * touching ranges in sequence space (touching blocks merge); blocks that
+ * would exceed the bound drop the highest range (the scoreboard is
+ * advisory: RTO recovery stays correct). */
 #ifndef TOYSOCK_TCP_SACK_H
 #define TOYSOCK_TCP_SACK_H
 

@@ -17,10 +17,9 @@ static const uint32_t sha256_k[64] = {
     0xc67178f2u,
 };
 
-static uint32_t rotr(uint32_t x, unsigned n)
-{
-    return (x >> n) | (x << (32 - n));
-}
+/* A macro, not a function: Debug builds do not inline, and this is the
+ * inner loop of every transfer test. n is 1..31. */
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
 static uint32_t load_be32(const uint8_t *p)
 {
@@ -42,16 +41,16 @@ static void sha256_compress(uint32_t h[8], const uint8_t *block)
     for (unsigned t = 0; t < 16; t++)
         w[t] = load_be32(block + 4 * t);
     for (unsigned t = 16; t < 64; t++) {
-        uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
-        uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
+        uint32_t s0 = ROTR(w[t - 15], 7) ^ ROTR(w[t - 15], 18) ^ (w[t - 15] >> 3);
+        uint32_t s1 = ROTR(w[t - 2], 17) ^ ROTR(w[t - 2], 19) ^ (w[t - 2] >> 10);
         w[t] = w[t - 16] + s0 + w[t - 7] + s1;
     }
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
     for (unsigned t = 0; t < 64; t++) {
-        uint32_t big_s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+        uint32_t big_s1 = ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25);
         uint32_t ch = (e & f) ^ (~e & g);
         uint32_t t1 = hh + big_s1 + ch + sha256_k[t] + w[t];
-        uint32_t big_s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
+        uint32_t big_s0 = ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22);
         uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
         uint32_t t2 = big_s0 + maj;
         hh = g;

@@ -81,16 +81,11 @@ uint32_t sim_addr(enum sim_side side)
 const char *sim_rc_name(enum sim_rc rc)
 {
     switch (rc) {
-    case SIM_OK:
-        return "ok";
-    case SIM_TIMEOUT:
-        return "timeout";
-    case SIM_DEADLOCK:
-        return "deadlock";
-    case SIM_STORM:
-        return "storm";
-    case SIM_STUCK:
-        return "stuck";
+    case SIM_OK: return "ok";
+    case SIM_TIMEOUT: return "timeout";
+    case SIM_DEADLOCK: return "deadlock";
+    case SIM_STORM: return "storm";
+    case SIM_STUCK: return "stuck";
     }
     return "?";
 }
@@ -188,8 +183,8 @@ static bool sim_is_bulk_data(const struct sim_frame *f)
 }
 
 /* Fills f for a frame entering the wire at `from` (index and time set). */
-static void sim_frame_begin(struct sim *sim, struct sim_frame *f, enum sim_side from,
-                            bool injected, const uint8_t *frame, size_t len)
+static void sim_frame_begin(struct sim *sim, struct sim_frame *f, enum sim_side from, bool injected,
+                            const uint8_t *frame, size_t len)
 {
     memset(f, 0, sizeof(*f));
     f->index = sim->next_index++;
@@ -222,8 +217,7 @@ static int sim_tap_send(struct netif *netif, const uint8_t *frame, size_t len)
     struct sim *sim = tap->sim;
     struct sim_frame f;
     sim_frame_begin(sim, &f, tap->side, false, frame, len);
-    bool drop = sim->block_all[tap->side] ||
-                (sim->block_tcp[tap->side] && f.kind == SIM_FRAME_TCP);
+    bool drop = sim->block_all[tap->side] || (sim->block_tcp[tap->side] && f.kind == SIM_FRAME_TCP);
     if (!drop && sim->filter != NULL)
         drop = sim->filter(sim, &f, frame, len, sim->filter_ctx) == SIM_DROP;
     f.dropped = drop;
@@ -357,9 +351,7 @@ int sim_frame_fmt(const struct sim_frame *f, char *out, size_t outlen)
     char what[256];
     char a[16], b[16];
     switch (f->kind) {
-    case SIM_FRAME_TCP:
-        tcp_fmt(&f->tcp, what, sizeof(what));
-        break;
+    case SIM_FRAME_TCP: tcp_fmt(&f->tcp, what, sizeof(what)); break;
     case SIM_FRAME_ARP:
         ipv4_fmt(f->arp.spa, a, sizeof(a));
         ipv4_fmt(f->arp.tpa, b, sizeof(b));
@@ -371,12 +363,8 @@ int sim_frame_fmt(const struct sim_frame *f, char *out, size_t outlen)
         ipv4_fmt(f->ip_dst, b, sizeof(b));
         snprintf(what, sizeof(what), "IPv4 proto %u %s -> %s", f->ip_proto, a, b);
         break;
-    case SIM_FRAME_BAD:
-        snprintf(what, sizeof(what), "unparsable frame");
-        break;
-    case SIM_FRAME_OTHER:
-        snprintf(what, sizeof(what), "other ethertype");
-        break;
+    case SIM_FRAME_BAD: snprintf(what, sizeof(what), "unparsable frame"); break;
+    case SIM_FRAME_OTHER: snprintf(what, sizeof(what), "other ethertype"); break;
     }
     return snprintf(out, outlen, "#%" PRIu64 " t=%" PRIu64 ".%06" PRIu64 " %s>%s %s (%zu B)%s%s",
                     f->index, f->t_us / 1000000, f->t_us % 1000000, sim_side_name(f->from),
@@ -556,16 +544,34 @@ static uint64_t sim_mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* Byte o of a stream is byte o % 8 (little-endian) of the 64-bit word
+ * sim_mix(key ^ (o / 8) * K): random access, so producer and consumer need
+ * no shared state. */
 void sim_stream_fill(uint64_t seed, uint64_t offset, uint8_t *buf, size_t len)
 {
-    uint64_t key = sim_mix(seed);
+    const uint64_t key = sim_mix(seed);
+    const uint64_t k = 0xd1342543de82ef95ull;
     size_t i = 0;
-    while (i < len) {
+    /* A partial first word. */
+    while (i < len && ((offset + i) & 7) != 0) {
         uint64_t o = offset + i;
-        uint64_t word = sim_mix(key ^ (o >> 3) * 0xd1342543de82ef95ull);
-        unsigned shift = (unsigned)(o & 7);
-        for (; shift < 8 && i < len; shift++, i++)
-            buf[i] = (uint8_t)(word >> (8 * shift));
+        buf[i] = (uint8_t)(sim_mix(key ^ (o >> 3) * k) >> (8 * (o & 7)));
+        i++;
+    }
+    /* Whole words. */
+    uint64_t word_index = (offset + i) >> 3;
+    for (; i + 8 <= len; i += 8, word_index++) {
+        uint64_t x = (key ^ word_index * k) + 0x9e3779b97f4a7c15ull;
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+        x ^= x >> 31;
+        for (unsigned b = 0; b < 8; b++)
+            buf[i + b] = (uint8_t)(x >> (8 * b));
+    }
+    /* A partial last word. */
+    for (; i < len; i++) {
+        uint64_t o = offset + i;
+        buf[i] = (uint8_t)(sim_mix(key ^ (o >> 3) * k) >> (8 * (o & 7)));
     }
 }
 
@@ -777,8 +783,8 @@ enum sim_rc sim_open_pair(struct sim *sim, uint16_t port, struct sim_conn **clie
     if (c == NULL)
         return SIM_DEADLOCK;
     struct open_pair_ctx ctx = {c, l};
-    enum sim_rc rc = sim_run_until_desc(sim, sim_pred_pair_open, &ctx, 60000000ull,
-                                        "the handshake to complete");
+    enum sim_rc rc =
+        sim_run_until_desc(sim, sim_pred_pair_open, &ctx, 60000000ull, "the handshake to complete");
     if (rc != SIM_OK)
         return rc;
     if (c->closed) {
@@ -830,10 +836,16 @@ static void sim_conn_produce(struct sim_conn *c)
 {
     struct sim *sim = c->sim;
     while (c->tx.sent < c->tx.total) {
+        /* Generate only what the send buffer takes now. */
+        size_t space = tcp_send_space(c->pcb);
+        if (space == 0)
+            break;
         uint64_t left = c->tx.total - c->tx.sent;
         size_t n = c->tx.chunk < sizeof(sim->io_buf) ? c->tx.chunk : sizeof(sim->io_buf);
         if (left < n)
             n = (size_t)left;
+        if (space < n)
+            n = space;
         sim_stream_fill(c->tx.seed, c->tx.sent, sim->io_buf, n);
         long rc = tcp_send(c->pcb, sim->io_buf, n);
         if (rc < 0) {
@@ -986,8 +998,9 @@ void sim_dump_conns(struct sim *sim, FILE *out)
         if (c->pcb != NULL && !c->listener) {
             struct toysock_tcp_info ti;
             tcp_get_info(c->pcb, &ti);
-            fprintf(out, " [rto=%u cwnd=%u ssthresh=%u unacked=%u snd_wnd=%u rcv_wnd=%u "
-                         "retrans=%u]",
+            fprintf(out,
+                    " [rto=%u cwnd=%u ssthresh=%u unacked=%u snd_wnd=%u rcv_wnd=%u "
+                    "retrans=%u]",
                     ti.rto, ti.snd_cwnd, ti.snd_ssthresh, ti.unacked, ti.snd_wnd, ti.rcv_wnd,
                     ti.total_retrans);
         }
@@ -1023,8 +1036,8 @@ static void sim_report(struct sim *sim, enum sim_rc rc, const char *desc, uint64
     fprintf(stderr,
             "sim: %s at t=%" PRIu64 ".%06" PRIu64 " s (after %" PRIu64
             " us of virtual time) waiting for %s\n",
-            sim_rc_name(rc), sim->now_us / 1000000, sim->now_us % 1000000,
-            sim->now_us - start_us, desc != NULL ? desc : "the end of the run");
+            sim_rc_name(rc), sim->now_us / 1000000, sim->now_us % 1000000, sim->now_us - start_us,
+            desc != NULL ? desc : "the end of the run");
     if (rc == SIM_DEADLOCK)
         fprintf(stderr, "sim: no timer is armed on either stack and the wire is idle: "
                         "nothing can happen any more\n");
@@ -1194,8 +1207,7 @@ bool sim_transfer_run(struct sim_transfer *t)
                                "every connection to be gone after close");
     if (t->rc != SIM_OK)
         ok = sim_transfer_fail(t, "close: %s (pcbs left: A %u, B %u)", sim_rc_name(t->rc),
-                               tcp_pcb_count(sim->stack[SIM_A]),
-                               tcp_pcb_count(sim->stack[SIM_B]));
+                               tcp_pcb_count(sim->stack[SIM_A]), tcp_pcb_count(sim->stack[SIM_B]));
 out:
     t->stats_a = sim->stack[SIM_A]->stats;
     t->stats_b = sim->stack[SIM_B]->stats;

@@ -42,7 +42,7 @@ enum sim_side { SIM_A = 0, SIM_B = 1 };
 #define SIM_ADDR_A 0xc0000201u /* 192.0.2.1 */
 #define SIM_ADDR_B 0xc0000202u /* 192.0.2.2 */
 #define SIM_PREFIX 24
-#define SIM_T0_US 1000000ull   /* the virtual clock's start */
+#define SIM_T0_US 1000000ull /* the virtual clock's start */
 
 #define SIM_MAX_CONNS 256
 #define SIM_RING_FRAMES (1u << 16)
@@ -71,12 +71,12 @@ enum sim_frame_kind {
 };
 
 struct sim_frame {
-    uint64_t index;       /* position in the sequence of all frames */
-    uint64_t t_us;        /* virtual time when it was handed to the wire */
-    enum sim_side from;   /* the stack that sent it (for injected frames: the
-                             side whose wire end carried it) */
-    bool injected;        /* forged by the test */
-    bool dropped;         /* dropped by the filter or a block */
+    uint64_t index;     /* position in the sequence of all frames */
+    uint64_t t_us;      /* virtual time when it was handed to the wire */
+    enum sim_side from; /* the stack that sent it (for injected frames: the
+                           side whose wire end carried it) */
+    bool injected;      /* forged by the test */
+    bool dropped;       /* dropped by the filter or a block */
     enum sim_frame_kind kind;
     size_t frame_len;
     uint8_t eth_src[ETHER_ADDR_LEN];
@@ -105,19 +105,19 @@ typedef enum sim_verdict (*sim_filter_fn)(struct sim *sim, const struct sim_fram
 struct sim_conn {
     struct sim *sim;
     enum sim_side side;
-    struct tcp_pcb *pcb;  /* NULL once the test closed or aborted it */
-    unsigned id;          /* for messages */
-    unsigned events;      /* every TCP_EV_* seen so far */
+    struct tcp_pcb *pcb; /* NULL once the test closed or aborted it */
+    unsigned id;         /* for messages */
+    unsigned events;     /* every TCP_EV_* seen so far */
     unsigned last_events;
     uint64_t event_calls;
-    bool connected;       /* TCP_EV_CONNECTED, or accepted */
-    bool closed;          /* TCP_EV_CLOSED came */
-    int error;            /* tcp_error() at TCP_EV_CLOSED */
+    bool connected; /* TCP_EV_CONNECTED, or accepted */
+    bool closed;    /* TCP_EV_CLOSED came */
+    int error;      /* tcp_error() at TCP_EV_CLOSED */
     uint64_t closed_at_us;
     uint64_t connected_at_us;
     /* Listener: connections accepted and not yet taken by sim_accept. */
     bool listener;
-    bool auto_accept;     /* accept whenever TCP_EV_ACCEPTABLE (default on) */
+    bool auto_accept; /* accept whenever TCP_EV_ACCEPTABLE (default on) */
     struct sim_conn *parent;
     struct sim_conn *acceptq[SIM_MAX_CONNS];
     unsigned acceptq_len;
@@ -127,24 +127,24 @@ struct sim_conn {
         bool active;
         uint64_t seed;
         uint64_t total;
-        uint64_t sent;        /* bytes tcp_send took */
+        uint64_t sent; /* bytes tcp_send took */
         bool shutdown_when_done;
-        bool shut;            /* tcp_shutdown_write called */
-        bool digest_done;     /* all sent: digest holds the stream's hash */
-        int send_error;       /* negative tcp_send result, if any */
-        uint32_t chunk;       /* largest single tcp_send (default 64 KiB) */
+        bool shut;        /* tcp_shutdown_write called */
+        bool digest_done; /* all sent: digest holds the stream's hash */
+        int send_error;   /* negative tcp_send result, if any */
+        uint32_t chunk;   /* largest single tcp_send (default 64 KiB) */
         struct sha256 sha;
         uint8_t digest[SHA256_DIGEST_LEN];
     } tx;
     /* Consumer: tcp_recv everything, hash, compare with the stream. */
     struct {
         bool active;
-        bool paused;          /* stop reading (the window closes) */
+        bool paused; /* stop reading (the window closes) */
         uint64_t seed;
-        uint64_t expected;    /* UINT64_MAX: unknown */
+        uint64_t expected; /* UINT64_MAX: unknown */
         uint64_t received;
-        bool need_eof;        /* complete only once EOF is seen too */
-        bool eof;             /* tcp_recv_eof seen */
+        bool need_eof; /* complete only once EOF is seen too */
+        bool eof;      /* tcp_recv_eof seen */
         bool mismatch;
         uint64_t first_mismatch; /* offset of the first wrong byte */
         struct sha256 sha;
@@ -283,7 +283,7 @@ bool sim_pred_streams_done(struct sim *sim, void *ctx);
  * checks both streams byte for byte and by SHA-256, then closes both ends
  * and checks that every connection is gone after TIME_WAIT. */
 struct sim_transfer {
-    const char *impair;      /* NULL: clean wire */
+    const char *impair; /* NULL: clean wire */
     uint64_t bytes_ab;
     uint64_t bytes_ba;
     uint64_t seed;           /* stream seeds; also mixed into the stack seeds */
@@ -291,10 +291,10 @@ struct sim_transfer {
     bool skip_close;         /* stop after the data, leave the connections */
     /* Results: */
     enum sim_rc rc;
-    uint64_t virtual_us;     /* handshake to last byte */
+    uint64_t virtual_us; /* handshake to last byte */
     struct toysock_tcp_info info_a, info_b;
     struct stack_stats stats_a, stats_b;
-    char why[256];           /* the first failure, "" when it passed */
+    char why[256]; /* the first failure, "" when it passed */
 };
 /* Returns true when everything checked out; otherwise why says what did not
  * (already printed to stderr). */

@@ -527,7 +527,7 @@ static void echo_retry(struct stack *stack, uint64_t cookie, int result, uint64_
     (void)rtt_us;
     retry_calls++;
     assert_int_equal(result, -EHOSTUNREACH);
-    if (retry_calls < 50)
+    if (retry_calls <= ARP_QUEUE_PER_ENTRY)
         assert_int_equal(icmp_echo_start(stack, 0xc000024du, (uint16_t)(100 + retry_calls), 16,
                                          10000000, echo_retry, cookie),
                          0);

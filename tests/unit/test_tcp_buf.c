@@ -636,8 +636,8 @@ static unsigned shuffle_run(uint64_t seed, uint32_t max_seg)
         rounds++;
         assert_true(rounds < 100000);
     }
-    print_message("seed %llx: %u rounds, %zu bytes, %u writes refused\n",
-                  (unsigned long long)seed, rounds, m.total, m.refused);
+    print_message("seed %llx: %u rounds, %zu bytes, %u writes refused\n", (unsigned long long)seed,
+                  rounds, m.total, m.refused);
     assert_int_equal(m.rcv_nxt, m.total);
     assert_int_equal(read_pos, m.total);
     assert_stream(got, 0, m.total);

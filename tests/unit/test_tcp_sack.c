@@ -129,6 +129,12 @@ static void test_add_rejects(void **state)
         assert_int_equal(sb.left[0], una);
         assert_int_equal(sb.right[0], una + 500);
         assert_int_equal(sb.sacked_bytes, 500);
+        tcp_sack_reset(&sb);
+        assert_true(tcp_sack_add(&sb, una - 1, una + 10, una, nxt));
+        assert_int_equal(sb.left[0], una);
+        assert_int_equal(sb.sacked_bytes, 10);
+        tcp_sack_reset(&sb);
+        assert_true(tcp_sack_add(&sb, una - 500, una + 500, una, nxt));
         /* Ending exactly at snd_nxt is fine. */
         assert_true(tcp_sack_add(&sb, una + 9000, nxt, una, nxt));
         assert_int_equal(sb.count, 2);
@@ -326,6 +332,11 @@ static void test_bound_drops_highest(void **state)
 struct sack_model {
     uint32_t una;
     uint8_t sacked[MODEL_SPAN]; /* byte una + i */
+    unsigned drops;             /* adds that hit the range bound */
+    /* Filled by model_suffix(): SACKed bytes and runs holding a byte
+     * greater than una + i. */
+    unsigned bytes_gt[MODEL_SPAN];
+    unsigned runs_gt[MODEL_SPAN];
 };
 
 /* Runs of SACKed bytes: their count, and the start and end of the last. */
@@ -357,6 +368,7 @@ static bool model_add(struct sack_model *m, unsigned l, unsigned r)
     if (!fresh)
         return false;
     if (model_runs(m, &ls, &le) > TCP_SACK_RANGES_MAX) {
+        m->drops++;
         memcpy(m->sacked, saved, sizeof(saved));
         if (before > 0 && l > be)
             return false; /* the block was the highest */
@@ -367,23 +379,32 @@ static bool model_add(struct sack_model *m, unsigned l, unsigned r)
     return true;
 }
 
-static bool model_is_lost(const struct sack_model *m, unsigned at, uint32_t mss, unsigned dt)
+static void model_suffix(struct sack_model *m)
 {
     unsigned bytes = 0, runs = 0;
-    for (unsigned i = at + 1; i < MODEL_SPAN; i++) {
-        if (!m->sacked[i])
-            continue;
-        bytes++;
-        if (i == at + 1 || !m->sacked[i - 1])
-            runs++;
+    for (unsigned i = MODEL_SPAN; i-- > 0;) {
+        m->bytes_gt[i] = bytes;
+        /* A run holding byte i + 1 but not byte i starts above i; one
+         * holding both counts here too, as it has bytes greater than i. */
+        m->runs_gt[i] = runs + (i + 1 < MODEL_SPAN && m->sacked[i + 1] && m->sacked[i]);
+        if (m->sacked[i]) {
+            bytes++;
+            if (i == 0 || !m->sacked[i - 1])
+                runs++;
+        }
     }
-    return runs >= dt || bytes > (dt - 1) * mss;
 }
 
-static void assert_matches_model(const struct tcp_scoreboard *sb, const struct sack_model *m,
+static bool model_is_lost(const struct sack_model *m, unsigned at, uint32_t mss, unsigned dt)
+{
+    return m->runs_gt[at] >= dt || m->bytes_gt[at] > (dt - 1) * mss;
+}
+
+static void assert_matches_model(const struct tcp_scoreboard *sb, struct sack_model *m,
                                  struct rng *g)
 {
     assert_sb_invariants(sb);
+    model_suffix(m);
     unsigned total = 0;
     for (unsigned i = 0; i < MODEL_SPAN; i++) {
         assert_int_equal(tcp_sack_is_sacked(sb, m->una + i), m->sacked[i]);
@@ -398,8 +419,7 @@ static void assert_matches_model(const struct tcp_scoreboard *sb, const struct s
         for (unsigned i = at; i < MODEL_SPAN; i++)
             above += m->sacked[i];
         assert_int_equal(tcp_sack_bytes_above(sb, m->una + at), above);
-        assert_int_equal(tcp_sack_is_lost(sb, m->una + at, mss, dt),
-                         model_is_lost(m, at, mss, dt));
+        assert_int_equal(tcp_sack_is_lost(sb, m->una + at, mss, dt), model_is_lost(m, at, mss, dt));
         unsigned limit = at + rng_u32(g) % (MODEL_SPAN - at + 1);
         unsigned hs = at;
         while (hs < limit && m->sacked[hs])
@@ -434,6 +454,7 @@ static void test_random_against_model(void **state)
     struct rng g = {0x5ac5ac5ac5ull};
     static struct sack_model m;
     struct tcp_scoreboard sb;
+    unsigned drops = 0;
     for (unsigned round = 0; round < 40; round++) {
         memset(&m, 0, sizeof(m));
         m.una = round < NBASES ? bases[round] : rng_u32(&g);
@@ -462,7 +483,9 @@ static void test_random_against_model(void **state)
             }
         }
         assert_matches_model(&sb, &m, &g);
+        drops += m.drops;
     }
+    assert_true(drops > 0); /* the bound was exercised */
 }
 
 int main(void)
