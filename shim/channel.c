@@ -128,7 +128,9 @@ int shim_stack_ensure(void)
         return -ENETDOWN;
     }
     if (config_rc < 0) {
-        shim_log_once(SHIM_LOG_ERROR, config_err);
+        char line[600];
+        snprintf(line, sizeof(line), "%s (network calls fail with ENETDOWN)", config_err);
+        shim_log_once(SHIM_LOG_ERROR, line);
         pthread_mutex_unlock(&start_lock);
         return -ENETDOWN;
     }

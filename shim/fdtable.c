@@ -277,15 +277,11 @@ int shim_fd_hide(int fd)
 {
     if (fd < 0)
         return fd;
-    int high = (int)sys_fcntl(fd, F_DUPFD_CLOEXEC, FDREG_BASE);
-    if (high < 0) {
-        /* No room above FDREG_BASE: keep the number, still hidden. */
-        sys_fcntl(fd, F_SETFD, FD_CLOEXEC);
-        fdreg_note(fd);
-        return fd;
-    }
-    sys_close(fd);
-    fdreg_note(high);
+    /* The stack's own rule (raises a soft RLIMIT_NOFILE below 1024 when
+     * the hard limit allows; keeps the number, still hidden, otherwise). */
+    int errno_saved = errno;
+    int high = fdreg_take(fd);
+    errno = errno_saved;
     return high;
 }
 

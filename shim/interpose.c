@@ -239,7 +239,7 @@ int __wrap_dup(int fd)
 }
 int __wrap_dup2(int fd, int fd2)
 {
-    FWD(dup2, RAW(SYS_dup2, fd, fd2, 0, 0, 0, 0), fd, fd2);
+    FWD(dup2, raw_dup2(fd, fd2), fd, fd2);
 }
 int __wrap_dup3(int fd, int fd2, int flags)
 {

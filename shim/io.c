@@ -203,6 +203,12 @@ static ssize_t dgram_recvmsg(struct tsock *s, int fd, struct msghdr *m, int flag
 
 static ssize_t dgram_sendmsg(struct tsock *s, int fd, const struct msghdr *m, int flags)
 {
+    if (s->shut_wr) {
+        errno = EPIPE;
+        if (!(flags & MSG_NOSIGNAL))
+            shim_raise_sigpipe();
+        return -1;
+    }
     if (flags & (MSG_OOB | MSG_MORE)) {
         errno = EOPNOTSUPP; /* corking is not emulated: refuse, never ignore */
         return -1;

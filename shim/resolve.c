@@ -618,6 +618,7 @@ SHIM_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, 
 {
     SHIM_SAVE_ERRNO;
     int rc = ghbn2_r(name, af, ret, buf, buflen, result, h_errnop);
+    h_errno = *h_errnop; /* glibc sets both; CPython reads h_errno */
     if (rc == 0)
         SHIM_RESTORE_ERRNO;
     else
@@ -649,8 +650,8 @@ SHIM_EXPORT struct hostent *gethostbyname(const char *name)
     return gethostbyname2(name, AF_INET);
 }
 
-SHIM_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret,
-                                char *buf, size_t buflen, struct hostent **result, int *h_errnop)
+static int ghba_r(const void *addr, socklen_t len, int type, struct hostent *ret, char *buf,
+                  size_t buflen, struct hostent **result, int *h_errnop)
 {
     *result = NULL;
     struct haddr a = {.family = type};
@@ -677,6 +678,14 @@ SHIM_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struc
     *result = ret;
     *h_errnop = 0;
     return 0;
+}
+
+SHIM_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret,
+                                char *buf, size_t buflen, struct hostent **result, int *h_errnop)
+{
+    int rc = ghba_r(addr, len, type, ret, buf, buflen, result, h_errnop);
+    h_errno = *h_errnop;
+    return rc;
 }
 
 SHIM_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t len, int type)

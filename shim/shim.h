@@ -105,6 +105,16 @@ static inline int sys_dup3(int old, int new_fd, int flags)
 {
     return (int)RAW(SYS_dup3, old, new_fd, flags, 0, 0, 0);
 }
+static inline long raw_dup2(int fd, int fd2)
+{
+#ifdef SYS_dup2
+    return RAW(SYS_dup2, fd, fd2, 0, 0, 0, 0);
+#else
+    if (fd == fd2)
+        return RAW(SYS_fcntl, fd, 1 /* F_GETFD */, 0, 0, 0, 0) < 0 ? -EBADF : fd;
+    return RAW(SYS_dup3, fd, fd2, 0, 0, 0, 0);
+#endif
+}
 static inline int sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
     return (int)RAW(SYS_getsockopt, fd, level, name, val, len, 0);

@@ -66,6 +66,14 @@ enum opt_kind {
 /* An enum opt_kind, or -ENOPROTOOPT (sockopt.c). */
 int tsock_opt_classify(const struct tsock *s, int level, int name);
 
+/* The AF_UNIX type of a bridge: a byte stream for TCP; SOCK_SEQPACKET for
+ * UDP (message boundaries and MSG_TRUNC lengths like SOCK_DGRAM, and the
+ * hang-up of a closed end is seen, which a datagram pair never shows). */
+static inline int tsock_bridge_type(int type)
+{
+    return type == SOCK_STREAM ? SOCK_STREAM : SOCK_SEQPACKET;
+}
+
 /* Raises SIGPIPE on the calling thread, as the kernel does for EPIPE
  * without MSG_NOSIGNAL. */
 void shim_raise_sigpipe(void);

@@ -155,8 +155,13 @@ int tsock_request(struct tsock *s, int fd, struct ctl_msg *msg, int timeout_ms, 
         fds[n++] = extra_fd;
     else if (first && s->stack_end >= 0)
         fds[n++] = s->stack_end;
-    if (first && s->type == SOCK_DGRAM)
-        msg->u.sock.cookie = s->cookie;
+    if (msg->op == CTL_OP_SOCK_BIND || msg->op == CTL_OP_SOCK_LISTEN ||
+        msg->op == CTL_OP_SOCK_CONNECT || msg->op == CTL_OP_SOCK_STATUS) {
+        /* (u.sock only: it overlaps u.opt) */
+        msg->u.sock.proto = (uint32_t)s->protocol;
+        if (s->type == SOCK_DGRAM)
+            msg->u.sock.cookie = s->cookie;
+    }
     int op = (int)msg->op;
     int rc = shim_call(msg, fds, n, timeout_ms);
     if (rc == -ENETDOWN)
@@ -215,8 +220,10 @@ static int do_bind_request(struct tsock *s, int fd, uint32_t addr, uint16_t port
 {
     struct ctl_msg msg = {.op = CTL_OP_SOCK_BIND};
     msg.u.sock.local = (struct ctl_endpoint){.addr = addr, .port = port, .family = AF_INET};
-    if (s->reuseaddr || s->reuseport)
+    if (s->reuseaddr)
         msg.flags |= CTL_F_REUSEADDR;
+    if (s->reuseport)
+        msg.flags |= CTL_F_REUSEPORT | (s->type == SOCK_STREAM ? CTL_F_REUSEADDR : 0);
     bool first = !s->contacted;
     int rc = tsock_request(s, fd, &msg, -1, -1);
     if (first && s->contacted)
@@ -297,7 +304,7 @@ static int swap_in(int fd, struct tsock *s, int newfd)
 static int fresh_bridge(int fd, struct tsock *s)
 {
     int sv[2];
-    int rc = sys_socketpair(AF_UNIX, s->type | SOCK_CLOEXEC, 0, sv);
+    int rc = sys_socketpair(AF_UNIX, tsock_bridge_type(s->type) | SOCK_CLOEXEC, 0, sv);
     if (rc < 0)
         return rc;
     rc = swap_in(fd, s, sv[0]);
@@ -374,7 +381,8 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
         return -1;
     }
     int sv[2];
-    int rc = sys_socketpair(AF_UNIX, base | SOCK_CLOEXEC | (type & SOCK_NONBLOCK), 0, sv);
+    int rc = sys_socketpair(AF_UNIX, tsock_bridge_type(base) | SOCK_CLOEXEC | (type & SOCK_NONBLOCK),
+                            0, sv);
     if (rc < 0) {
         tsock_unref(s);
         errno = -rc;
@@ -932,14 +940,15 @@ struct tsock *tsock_adopt(int fd)
         tsock_unref(s);
         return NULL;
     }
+    bool udp = msg.u.sock.proto == IPPROTO_UDP;
     s->domain = AF_INET;
-    s->type = type == SOCK_DGRAM ? SOCK_DGRAM : SOCK_STREAM;
-    s->protocol = s->type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+    s->type = udp ? SOCK_DGRAM : SOCK_STREAM;
+    s->protocol = udp ? IPPROTO_UDP : IPPROTO_TCP;
     s->contacted = true;
     s->local = msg.u.sock.local;
     s->remote = msg.u.sock.remote;
     s->bound = s->local.port != 0;
-    if (type == SOCK_SEQPACKET)
+    if (type == SOCK_SEQPACKET && !udp)
         atomic_store(&s->state, TS_LISTENING);
     else if (s->type == SOCK_STREAM && msg.u.sock.state >= TCP_ESTABLISHED)
         atomic_store(&s->state, TS_CONNECTED);
@@ -976,6 +985,15 @@ SHIM_EXPORT int shutdown(int fd, int how)
     if (!connected) {
         errno = ENOTCONN; /* AF_UNIX would say 0 (item 6) */
         return -1;
+    }
+    if (s->type == SOCK_DGRAM) {
+        /* A datagram bridge that hangs up is a closed socket to the
+         * stack: writing is refused here, reading stops natively. */
+        if (how != SHUT_RD)
+            s->shut_wr = true;
+        if (how != SHUT_WR)
+            return REAL(shutdown)(fd, SHUT_RD);
+        return 0;
     }
     /* Natively on the bridge, so the FIN follows the data (item 3). */
     int rc = REAL(shutdown)(fd, how);
@@ -1069,7 +1087,7 @@ static int dup3_impl(int fd, int fd2, int flags, bool is3)
         if (is3)
             return REAL(dup3) ? REAL(dup3)(fd, fd2, flags)
                               : (int)raw_ret(RAW(SYS_dup3, fd, fd2, flags, 0, 0, 0));
-        return REAL(dup2) ? REAL(dup2)(fd, fd2) : (int)raw_ret(RAW(SYS_dup2, fd, fd2, 0, 0, 0, 0));
+        return REAL(dup2) ? REAL(dup2)(fd, fd2) : (int)raw_ret(raw_dup2(fd, fd2));
     }
     if (shim_fd_hidden(fd)) {
         errno = EBADF;

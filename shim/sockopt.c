@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #include "channel.h"
 #include "shim.h"
@@ -93,9 +94,12 @@ int tsock_opt_classify(const struct tsock *s, int level, int name)
     case IPPROTO_IP:
         switch (name) {
         case IP_TOS:
-        case IP_TTL:
-        case IP_MTU_DISCOVER:
-        case IP_RECVERR: return tcp ? OPT_STACK : OPT_CACHE;
+        case IP_TTL: return OPT_STACK;
+        case IP_MTU_DISCOVER: return tcp ? OPT_STACK : OPT_CACHE;
+        case IP_RECVERR:
+            /* UDP programs set it to read the error queue, which is not
+             * emulated: refuse rather than accept and ignore (item 6). */
+            return tcp ? OPT_STACK : -ENOPROTOOPT;
         case IP_MTU: return OPT_RDONLY;
         default: return -ENOPROTOOPT;
         }
@@ -217,7 +221,8 @@ static int so_error(struct tsock *s, int fd)
         /* A clean socket answers from the cache (item 21); only a bridge
          * that shows a hang-up asks the stack what happened. */
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (RAW(SYS_poll, &p, 1, 0, 0, 0, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
+        struct timespec zero = {0, 0};
+        if (RAW(SYS_ppoll, &p, 1, &zero, NULL, 0, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
             return tsock_final_error(s, fd);
     }
     return 0;
@@ -273,6 +278,16 @@ static int tcp_info_get(struct tsock *s, int fd, void *val, socklen_t *len)
             memset(&t, 0, sizeof(t));
             size_t n = msg.u.opt.len < sizeof(t) ? msg.u.opt.len : sizeof(t);
             memcpy(&t, msg.u.opt.value, n);
+            if (msg.u.opt.level != IPPROTO_TCP || msg.u.opt.name != TCP_INFO) {
+                /* The reply's first bytes were overwritten by endpoints (a
+                 * stack that fills u.sock in every socket reply): state,
+                 * ca_state, retransmits and backoff are lost; take the
+                 * state from a status query. */
+                memset(&t, 0, 4);
+                struct ctl_msg st = {.op = CTL_OP_SOCK_STATUS};
+                if (tsock_request(s, fd, &st, -1, -1) >= 0)
+                    t.state = (uint8_t)st.u.sock.state;
+            }
             ti.tcpi_state = linux_tcp_state(t.state);
             ti.tcpi_ca_state = t.ca_state;
             ti.tcpi_retransmits = t.retransmits;

@@ -46,12 +46,9 @@ static _Thread_local struct channel thread_channels[CHANNELS_PER_THREAD];
 /* toysock_close lingers this long at most for data still in flight. */
 #define LINGER_ON_CLOSE_US 10000000ull
 
-/* Weak until TCP exports it (requested in tests/sim/FINDINGS.md). */
-unsigned tcp_unfinished_count(const struct stack *stack) __attribute__((weak));
-
 static bool stack_has_work(struct stack *stack)
 {
-    return sock_busy(stack) || (tcp_unfinished_count && tcp_unfinished_count(stack) > 0);
+    return sock_busy(stack) || tcp_unfinished_count(stack) > 0;
 }
 
 static void *stack_thread(void *arg)

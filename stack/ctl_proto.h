@@ -29,6 +29,7 @@ enum ctl_op {
 #define CTL_F_WAIT 1u        /* connect: reply when the handshake ends */
 #define CTL_F_REUSEADDR 2u   /* bind/listen: SO_REUSEADDR was set */
 #define CTL_F_CLEAR_ERROR 4u /* status: consume the pending error, as SO_ERROR does */
+#define CTL_F_REUSEPORT 8u   /* bind: SO_REUSEPORT was set */
 
 struct ctl_ping {
     uint32_t dst;
@@ -61,11 +62,15 @@ struct ctl_sock {
     int32_t error;        /* status reply: pending error (positive errno) */
     uint32_t state;       /* status reply: enum tcp_state */
     uint32_t eof;         /* status reply: the peer's FIN was delivered */
-    uint32_t pad;
+    uint32_t proto;       /* IPPROTO_TCP or IPPROTO_UDP (0: from the bridge type) */
     uint64_t cookie;      /* datagram sockets: the bridge's header cookie */
 };
 
-/* Every datagram crossing a datagram bridge starts with this header,
+/* Datagram (UDP) bridges are SOCK_SEQPACKET pairs, not SOCK_DGRAM: a
+ * connected AF_UNIX datagram socket never learns that its peer closed,
+ * a seqpacket one sees the hang-up, and both keep message boundaries and
+ * MSG_TRUNC lengths. Every datagram crossing a datagram bridge starts with
+ * this header,
  * which the program never sees. Program to stack: the destination (addr 0:
  * the connected peer) and the bridge's cookie, so a datagram written
  * behind the shim's back (a raw syscall) is recognised as bare payload.

@@ -9,6 +9,7 @@
  * bounded FIFO evicts it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -21,85 +22,16 @@
 #include "ctl_proto.h"
 #include "fdreg.h"
 #include "loop.h"
-#include "sock.h"
+#include "sock_priv.h"
 #include "sock_opt.h"
 #include "stack.h"
 #include "tcp.h"
-
-#define SOCK_HASH_BUCKETS 1024
-#define SOCK_SCRATCH 65536
-#define SOCK_MAX 65536
-#define SOCK_ZOMBIES_MAX 1024
-/* Bytes the listener bridge may hold in accepted-but-unclaimed
- * connections; beyond it the stack keeps them in TCP's accept queue. */
-#define LISTENER_BRIDGE_SNDBUF 32768
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-enum sock_kind { SOCK_KIND_STREAM, SOCK_KIND_LISTENER };
-
-struct sock {
-    struct loop_watch watch; /* the stack end; fd -1 once closed */
-    struct sock_table *table;
-    struct sock *hash_next;
-    struct sock *work_next; /* on the pending-work list */
-    struct sock *zombie_next;
-    dev_t prog_dev;
-    ino_t prog_ino;
-    enum sock_kind kind;
-    struct tcp_pcb *pcb; /* NULL once released */
-    uint32_t interest;   /* epoll events asked for */
-    bool on_work_list;
-    bool zombie;
-
-    /* TCP to program: bytes a full bridge did not take yet. */
-    uint8_t *stage;
-    size_t stage_len;
-    size_t stage_off;
-    bool fin_forwarded; /* our end shut for writing: the program reads EOF */
-    bool rx_discard;    /* the program no longer reads: drop what arrives */
-
-    /* Program to TCP. */
-    bool tx_eof; /* the program shut down writing */
-
-    /* Connect in progress. */
-    bool connecting;
-    bool connect_waiting; /* a CTL_F_WAIT request waits for the outcome */
-    uint64_t connect_cookie;
-    uint32_t connect_id;
-    uint32_t filler_len;
-    struct timer connect_timer;
-
-    bool closed_event; /* TCP said CLOSED */
-    int error;         /* pending error (SO_ERROR); cleared when read */
-    int final_error;   /* what ended the connection (read/write status) */
-    bool eof_seen;
-    struct ctl_endpoint local, remote;
-    /* TCP_INFO as it was when the pcb went back to TCP. */
-    bool have_last_info;
-    struct toysock_tcp_info last_info;
-
-    /* Listener: an accepted connection the full bridge could not take. */
-    struct sock *parked;
-    int parked_fd;
-};
-
-struct sock_table {
-    struct loop *loop;
-    sock_reply_fn reply;
-    struct sock *buckets[SOCK_HASH_BUCKETS];
-    unsigned count;
-    struct sock *work;
-    struct sock *zombies_head, *zombies_tail;
-    unsigned zombie_count;
-    uint8_t scratch[SOCK_SCRATCH];
-};
 
 static void sock_tcp_event(struct tcp_pcb *pcb, void *owner, unsigned events);
 static void on_bridge(struct loop *loop, struct loop_watch *watch, uint32_t events);
 static void connect_timeout(struct stack *stack, struct timer *timer);
 
-static struct sock_table *table_of(const struct stack *stack)
+struct sock_table *sock_table_of(const struct stack *stack)
 {
     return stack->socks;
 }
@@ -127,7 +59,7 @@ static void sock_unhash(struct sock *s)
         *pp = s->hash_next;
 }
 
-static void set_interest(struct sock *s, uint32_t events)
+void sock_set_interest(struct sock *s, uint32_t events)
 {
     if (s->watch.fd < 0 || events == s->interest)
         return;
@@ -135,7 +67,7 @@ static void set_interest(struct sock *s, uint32_t events)
     loop_watch_mod(s->table->loop, &s->watch, events);
 }
 
-static void mark_work(struct sock *s)
+void sock_mark_work(struct sock *s)
 {
     if (s->on_work_list || s->zombie)
         return;
@@ -146,7 +78,7 @@ static void mark_work(struct sock *s)
 
 static struct sock *sock_new(struct stack *stack, int stack_fd, const struct stat *prog)
 {
-    struct sock_table *t = table_of(stack);
+    struct sock_table *t = sock_table_of(stack);
     if (t->count >= SOCK_MAX)
         return NULL;
     struct sock *s = calloc(1, sizeof(*s));
@@ -208,6 +140,8 @@ static void sock_free(struct sock *s)
         sock_free(s->parked);
     if (s->parked_fd >= 0)
         fdreg_close(s->parked_fd);
+    if (s->udp != NULL)
+        dgram_release(s);
     sock_unhash(s);
     s->table->count--;
     free(s->stage);
@@ -215,7 +149,7 @@ static void sock_free(struct sock *s)
 }
 
 /* The bridge is gone: keep the record for status queries, bounded. */
-static void sock_make_zombie(struct sock *s)
+void sock_make_zombie(struct sock *s)
 {
     struct sock_table *t = s->table;
     if (s->zombie)
@@ -234,6 +168,8 @@ static void sock_make_zombie(struct sock *s)
         fdreg_close(s->parked_fd);
         s->parked_fd = -1;
     }
+    if (s->udp != NULL)
+        dgram_release(s);
     s->zombie = true;
     s->zombie_next = NULL;
     if (t->zombies_tail)
@@ -393,7 +329,7 @@ static void update_interest(struct sock *s)
         if (s->stage_off < s->stage_len)
             ev |= EPOLLOUT;
     }
-    set_interest(s, ev);
+    sock_set_interest(s, ev);
 }
 
 /* ---- Connect ---- */
@@ -518,7 +454,7 @@ static void pump_accept(struct sock *s)
             tcp_set_owner(pcb, sock_tcp_event, child);
             endpoints_from_pcb(child);
             prog_fd = fds[0];
-            mark_work(child); /* data may already be waiting */
+            sock_mark_work(child); /* data may already be waiting */
         }
         int rc = offer_connection(s, child, prog_fd);
         if (rc == -EAGAIN || rc == -ETOOMANYREFS) {
@@ -548,13 +484,17 @@ static void sock_tcp_event(struct tcp_pcb *pcb, void *owner, unsigned events)
         if (s->final_error != 0)
             s->error = s->final_error;
     }
-    mark_work(s);
+    sock_mark_work(s);
 }
 
 static void sock_do_work(struct sock *s)
 {
     if (s->zombie)
         return;
+    if (s->kind == SOCK_KIND_DGRAM) {
+        dgram_do_work(s);
+        return;
+    }
     if (s->kind == SOCK_KIND_LISTENER) {
         pump_accept(s);
         if (s->closed_event) /* a listener only closes when aborted */
@@ -587,6 +527,10 @@ static void on_bridge(struct loop *loop, struct loop_watch *watch, uint32_t even
     struct sock *s = container_of(watch, struct sock, watch);
     if (s->watch.fd < 0 || s->zombie)
         return;
+    if (s->kind == SOCK_KIND_DGRAM) {
+        dgram_on_bridge(s, events);
+        return;
+    }
     if (s->kind == SOCK_KIND_LISTENER) {
         if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
             program_closed(s, false);
@@ -629,7 +573,7 @@ static void on_bridge(struct loop *loop, struct loop_watch *watch, uint32_t even
 
 void sock_reap(struct stack *stack)
 {
-    struct sock_table *t = table_of(stack);
+    struct sock_table *t = sock_table_of(stack);
     if (t == NULL)
         return;
     /* Pumping may mark more sockets; bound the rounds for fairness. */
@@ -665,13 +609,13 @@ static struct tcp_pcb *sock_pcb_new(struct sock *s)
 
 /* Finds the socket named by the program end in fds[0], creating it on
  * first contact from the stack end in fds[1]. */
-static int sock_resolve(struct stack *stack, int *fds, unsigned nfds, int want_type,
-                        struct sock **out)
+static int sock_resolve(struct stack *stack, const struct ctl_msg *msg, int *fds,
+                        unsigned nfds, struct sock **out)
 {
     struct stat st;
     if (nfds < 1 || fstat(fds[0], &st) < 0 || !S_ISSOCK(st.st_mode))
         return -ENOTSOCK;
-    struct sock *s = sock_lookup(table_of(stack), st.st_dev, st.st_ino);
+    struct sock *s = sock_lookup(sock_table_of(stack), st.st_dev, st.st_ino);
     if (s != NULL) {
         if (nfds >= 2 && !s->zombie) {
             /* A new stack end replaces the old one (listen swaps a stream
@@ -690,14 +634,23 @@ static int sock_resolve(struct stack *stack, int *fds, unsigned nfds, int want_t
     }
     if (nfds < 2)
         return -EBADF;
+    /* A stream bridge is TCP; a seqpacket one is a listener (LISTEN) or a
+     * UDP socket (BIND, CONNECT). */
     int type = 0;
     socklen_t len = sizeof(type);
-    if (getsockopt(fds[1], SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
-        (want_type != 0 && type != want_type))
+    if (getsockopt(fds[1], SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+        return -EINVAL;
+    bool udp = msg->u.sock.proto == IPPROTO_UDP ||
+               (msg->u.sock.proto == 0 && type == SOCK_SEQPACKET &&
+                msg->op != CTL_OP_SOCK_LISTEN);
+    if (msg->op == CTL_OP_SOCK_LISTEN ? type != SOCK_SEQPACKET || udp
+                                      : type != (udp ? SOCK_SEQPACKET : SOCK_STREAM))
         return -EINVAL;
     s = sock_new(stack, fds[1], &st);
     if (s == NULL)
         return -ENOBUFS;
+    if (udp)
+        s->kind = SOCK_KIND_DGRAM;
     fds[1] = -1;
     *out = s;
     return 0;
@@ -806,9 +759,20 @@ int sock_request(struct stack *stack, struct ctl_msg *msg, int *fds, unsigned nf
                  uint64_t cookie, struct ctl_msg *reply)
 {
     struct sock *s = NULL;
-    int want_type = msg->op == CTL_OP_SOCK_LISTEN ? SOCK_SEQPACKET : 0;
-    int rc = table_of(stack) ? sock_resolve(stack, fds, nfds, want_type, &s) : -ENETDOWN;
-    if (rc == 0) {
+    int rc = sock_table_of(stack) ? sock_resolve(stack, msg, fds, nfds, &s) : -ENETDOWN;
+    if (rc == 0 && s->kind == SOCK_KIND_DGRAM) {
+        switch (msg->op) {
+        case CTL_OP_SOCK_BIND: rc = dgram_bind(s, msg); break;
+        case CTL_OP_SOCK_CONNECT: rc = dgram_connect(s, msg); break;
+        case CTL_OP_SOCK_STATUS:
+            dgram_status(s, reply, (msg->flags & CTL_F_CLEAR_ERROR) != 0);
+            rc = 0;
+            break;
+        case CTL_OP_SOCK_SETOPT:
+        case CTL_OP_SOCK_GETOPT: rc = dgram_option(s, msg, reply); break;
+        default: rc = -EOPNOTSUPP; break;
+        }
+    } else if (rc == 0) {
         switch (msg->op) {
         case CTL_OP_SOCK_BIND: rc = do_bind(s, msg); break;
         case CTL_OP_SOCK_LISTEN: rc = do_listen(s, msg); break;
@@ -833,7 +797,8 @@ int sock_request(struct stack *stack, struct ctl_msg *msg, int *fds, unsigned nf
     if (rc == 1)
         return 0;
     if (s != NULL && msg->op != CTL_OP_SOCK_STATUS) {
-        endpoints_from_pcb(s);
+        if (s->kind != SOCK_KIND_DGRAM)
+            endpoints_from_pcb(s);
         reply->u.sock.local = s->local;
         reply->u.sock.remote = s->remote;
     }
@@ -855,7 +820,7 @@ int sock_table_create(struct loop *loop, sock_reply_fn reply)
 
 void sock_table_destroy(struct stack *stack)
 {
-    struct sock_table *t = table_of(stack);
+    struct sock_table *t = sock_table_of(stack);
     if (t == NULL)
         return;
     for (unsigned b = 0; b < SOCK_HASH_BUCKETS; b++)
@@ -872,7 +837,7 @@ unsigned sock_count(const struct stack *stack)
 
 bool sock_busy(struct stack *stack)
 {
-    struct sock_table *t = table_of(stack);
+    struct sock_table *t = sock_table_of(stack);
     if (t == NULL)
         return false;
     for (unsigned b = 0; b < SOCK_HASH_BUCKETS; b++)

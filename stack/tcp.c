@@ -117,8 +117,7 @@ void tcp_event_post_closed(struct tcp_pcb *pcb)
 void tcp_events_flush(struct tcp_pcb *pcb)
 {
     struct tcp_stack *ts = pcb->stack->tcp;
-    while (pcb->ev_pending != 0 && pcb->owner_fn != NULL && !pcb->in_callback &&
-           pcb->user_held) {
+    while (pcb->ev_pending != 0 && pcb->owner_fn != NULL && !pcb->in_callback && pcb->user_held) {
         /* Never one owner's callback inside another's (a listener's owner
          * accepting and writing): the inner events wait for the next turn. */
         if (ts->callbacks_running > 0) {
@@ -164,12 +163,15 @@ void tcp_set_closed(struct tcp_pcb *pcb, int err)
     }
     tcp_conn_hash_remove(pcb);
     tcp_listen_hash_remove(pcb);
-    tcp_bind_remove(pcb);
+    /* A port the owner bound stays bound while the owner holds the pcb
+     * (Linux's SOCK_BINDPORT_LOCK): it may connect or listen again. */
+    if (!pcb->user_held || (pcb->flags & TF_PORT_AUTO))
+        tcp_bind_remove(pcb);
     if (pcb->listener != NULL)
         tcp_child_unlink(pcb);
     pcb->state = TCP_CLOSED;
-    pcb->flags &= ~(TF_ACKNOW | TF_DELACK | TF_PERSIST | TF_WND_PROBE | TF_FORCE_ONE |
-                    TF_IN_RECOVERY);
+    pcb->flags &=
+        ~(TF_ACKNOW | TF_DELACK | TF_PERSIST | TF_WND_PROBE | TF_FORCE_ONE | TF_IN_RECOVERY);
     tcp_sndbuf_free(&pcb->snd);
     if (!pcb->user_held)
         tcp_rcvbuf_free(&pcb->rcv);
@@ -255,10 +257,8 @@ void tcp_established(struct tcp_pcb *pcb)
     pcb->last_rcv_us = pcb->stack->now_us;
     tcp_rexmt_cancel(pcb);
     tcp_keep_reset(pcb);
-    if (!(pcb->flags & TF_PASSIVE)) {
-        pcb->flags |= TF_USER_CONNECTED;
+    if (!(pcb->flags & TF_PASSIVE))
         tcp_event_post(pcb, TCP_EV_CONNECTED | TCP_EV_WRITABLE);
-    }
     /* A shutdown asked for before the handshake ended (RFC 9293 §3.10.4:
      * queued until ESTABLISHED). */
     if (pcb->flags & TF_SHUT_WR)
@@ -359,12 +359,13 @@ void tcp_get_info(const struct tcp_pcb *pcb, struct toysock_tcp_info *info)
         info->retrans = (rexmitted + mss - 1) / mss;
         info->lost = info->retrans;
     }
-    info->rtt = pcb->srtt_us;
+    /* An RTT below one loop turn measures 0; once measured, say at least
+     * 1 µs so that "measured" and "never measured" differ. */
+    info->rtt = (pcb->flags & TF_HAD_RTT) && pcb->srtt_us == 0 ? 1 : pcb->srtt_us;
     info->rttvar = pcb->rttvar_us;
     if (pcb->cc_ready) {
         info->snd_cwnd = pcb->cc.cwnd / mss;
-        info->snd_ssthresh =
-            pcb->cc.ssthresh == UINT32_MAX ? 0x7fffffffu : pcb->cc.ssthresh / mss;
+        info->snd_ssthresh = pcb->cc.ssthresh == UINT32_MAX ? 0x7fffffffu : pcb->cc.ssthresh / mss;
     } else {
         info->snd_ssthresh = 0x7fffffffu;
     }

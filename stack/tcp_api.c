@@ -188,12 +188,11 @@ static uint8_t rcv_wscale_for(uint32_t rcvbuf)
  * holder older than a second gives way (Linux's tcp_tw_reuse). */
 static int tuple_claim(struct stack *stack, struct tcp_pcb *pcb)
 {
-    struct tcp_pcb *old = tcp_conn_lookup(stack, pcb->local_addr, pcb->local_port,
-                                          pcb->remote_addr, pcb->remote_port);
+    struct tcp_pcb *old = tcp_conn_lookup(stack, pcb->local_addr, pcb->local_port, pcb->remote_addr,
+                                          pcb->remote_port);
     if (old == NULL)
         return 0;
-    if (old->state == TCP_TIME_WAIT &&
-        stack->now_us - old->tw_start_us >= TCP_TIMEWAIT_REUSE_US) {
+    if (old->state == TCP_TIME_WAIT && stack->now_us - old->tw_start_us >= TCP_TIMEWAIT_REUSE_US) {
         STAT_INC(stack, tcp_timewait_reused);
         tcp_timewait_kill(old);
         tcp_pcb_release(old);
@@ -206,13 +205,10 @@ int tcp_connect(struct tcp_pcb *pcb, uint32_t addr, uint16_t port)
 {
     struct stack *stack = pcb->stack;
     switch (pcb->state) {
-    case TCP_CLOSED:
-        break;
+    case TCP_CLOSED: break;
     case TCP_SYN_SENT:
-    case TCP_SYN_RECEIVED:
-        return -EALREADY;
-    default:
-        return -EISCONN;
+    case TCP_SYN_RECEIVED: return -EALREADY;
+    default: return -EISCONN;
     }
     if (pcb->remote_port != 0)
         conn_state_reset(pcb);
@@ -251,8 +247,7 @@ int tcp_connect(struct tcp_pcb *pcb, uint32_t addr, uint16_t port)
     }
     tcp_mss_init(pcb);
     pcb->rcv_wscale = rcv_wscale_for(pcb->opts.rcvbuf);
-    pcb->ts_offset =
-        tcp_ts_offset(stack, pcb->local_addr, pcb->local_port, pcb->remote_addr, port);
+    pcb->ts_offset = tcp_ts_offset(stack, pcb->local_addr, pcb->local_port, pcb->remote_addr, port);
     pcb->iss = tcp_isn(stack, pcb->local_addr, pcb->local_port, pcb->remote_addr, port);
     pcb->snd_una = pcb->snd_nxt = pcb->snd_max = pcb->iss;
     pcb->snd_buf_seq = pcb->snd_sml = pcb->iss + 1;
@@ -277,7 +272,6 @@ struct tcp_pcb *tcp_accept(struct tcp_pcb *listener)
     tcp_child_unlink(c);
     c->user_held = true;
     c->flags &= ~TF_PASSIVE;
-    c->flags |= TF_USER_CONNECTED;
     return c;
 }
 
@@ -286,17 +280,13 @@ long tcp_send(struct tcp_pcb *pcb, const void *data, size_t len)
     if (pcb->error != 0)
         return -pcb->error;
     switch (pcb->state) {
-    case TCP_CLOSED:
-        return pcb->remote_port == 0 ? -ENOTCONN : -EPIPE;
-    case TCP_LISTEN:
-        return -ENOTCONN;
+    case TCP_CLOSED: return pcb->remote_port == 0 ? -ENOTCONN : -EPIPE;
+    case TCP_LISTEN: return -ENOTCONN;
     case TCP_SYN_SENT:
     case TCP_SYN_RECEIVED:
     case TCP_ESTABLISHED:
-    case TCP_CLOSE_WAIT:
-        break;
-    default:
-        return -EPIPE; /* our FIN is queued or sent */
+    case TCP_CLOSE_WAIT: break;
+    default: return -EPIPE; /* our FIN is queued or sent */
     }
     if (pcb->flags & TF_SHUT_WR)
         return -EPIPE;
@@ -350,8 +340,7 @@ int tcp_shutdown_write(struct tcp_pcb *pcb)
 {
     switch (pcb->state) {
     case TCP_CLOSED:
-    case TCP_LISTEN:
-        return -ENOTCONN;
+    case TCP_LISTEN: return -ENOTCONN;
     case TCP_SYN_SENT:
     case TCP_SYN_RECEIVED:
         pcb->flags |= TF_SHUT_WR; /* after the handshake (RFC 9293 §3.10.4) */
@@ -364,8 +353,7 @@ int tcp_shutdown_write(struct tcp_pcb *pcb)
         pcb->flags |= TF_SHUT_WR;
         pcb->state = TCP_LAST_ACK;
         break;
-    default:
-        return 0; /* already shut */
+    default: return 0; /* already shut */
     }
     tcp_output(pcb);
     tcp_pcb_release(pcb);
@@ -411,8 +399,7 @@ void tcp_close(struct tcp_pcb *pcb)
     case TCP_SYN_SENT:
         tcp_set_closed(pcb, 0); /* RFC 9293 §3.10.4: delete the TCB */
         break;
-    case TCP_CLOSED:
-        break;
+    case TCP_CLOSED: break;
     case TCP_TIME_WAIT:
         tcp_rcvbuf_free(&pcb->rcv); /* nobody will read it now */
         break;

@@ -34,12 +34,12 @@
  * "only the new parts are processed"). */
 struct seg {
     const struct tcp_repr *th;
-    uint32_t seq;          /* first sequence number, SYN included */
-    uint32_t data_seq;     /* sequence number of data[0] */
+    uint32_t seq;      /* first sequence number, SYN included */
+    uint32_t data_seq; /* sequence number of data[0] */
     const uint8_t *data;
-    uint32_t len;          /* data bytes left after trimming */
-    bool fin;              /* FIN still inside the window */
-    bool fin_dup;          /* a FIN we had already received */
+    uint32_t len; /* data bytes left after trimming */
+    bool fin;     /* FIN still inside the window */
+    bool fin_dup; /* a FIN we had already received */
 };
 
 static uint32_t seg_space(const struct tcp_repr *th)
@@ -119,8 +119,8 @@ static bool paws_reject(struct tcp_pcb *pcb, const struct tcp_repr *th)
  * of our last ACK. */
 static void ts_recent_update(struct tcp_pcb *pcb, const struct tcp_repr *th)
 {
-    if ((pcb->flags & TF_TS_OK) && th->has_timestamps &&
-        seq_leq(th->seq, pcb->last_ack_sent) && seq_geq(th->ts_val, pcb->ts_recent)) {
+    if ((pcb->flags & TF_TS_OK) && th->has_timestamps && seq_leq(th->seq, pcb->last_ack_sent) &&
+        seq_geq(th->ts_val, pcb->ts_recent)) {
         pcb->ts_recent = th->ts_val;
         pcb->ts_recent_us = pcb->stack->now_us;
     }
@@ -282,17 +282,21 @@ static void ack_new_data(struct tcp_pcb *pcb, const struct tcp_repr *th)
         pcb->bytes_acked += buf_acked;
     }
 
-    /* RTT (RFC 6298 §3, Karn's rule; RFC 7323 §4: a timestamp echo is
-     * unambiguous, even for a retransmission). */
+    /* RTT (RFC 6298 §3): one segment at a time is timed on the µs clock,
+     * Karn's rule cancelling the timing on a retransmission. While nothing
+     * is timed (after a retransmission), the timestamp echo (RFC 7323 §4,
+     * unambiguous) fills in; its 1 ms ticks say nothing below a
+     * millisecond, so a 0 is not taken once an RTT is known. */
     uint32_t rtt_us = 0;
     bool have_rtt = false;
     if ((pcb->flags & TF_RTT_TIMING) && seq_gt(ack, pcb->rtt_seq)) {
         rtt_us = (uint32_t)(stack->now_us - pcb->rtt_start_us);
         have_rtt = true;
         pcb->flags &= ~TF_RTT_TIMING;
-    } else if ((pcb->flags & TF_TS_OK) && th->has_timestamps && th->ts_ecr != 0) {
+    } else if (!(pcb->flags & TF_RTT_TIMING) && (pcb->flags & TF_TS_OK) && th->has_timestamps &&
+               th->ts_ecr != 0) {
         uint32_t ms = tcp_ts_now(pcb) - th->ts_ecr;
-        if (ms < 0x80000000u && ms < TCP_RTO_MAX_US / 1000) {
+        if (ms < TCP_RTO_MAX_US / 1000 && (ms > 0 || !(pcb->flags & TF_HAD_RTT))) {
             rtt_us = ms * 1000;
             have_rtt = true;
         }
@@ -305,15 +309,20 @@ static void ack_new_data(struct tcp_pcb *pcb, const struct tcp_repr *th)
         pcb->snd_nxt = ack; /* after go-back-N, the original copies arrived */
     if (seq_lt(pcb->snd_sml, ack))
         pcb->snd_sml = ack; /* kept near snd_una, so it never wraps around it */
-    pcb->rxtshift = 0; /* RFC 6298 §5.7 note: a new ACK ends the backoff */
+    pcb->rxtshift = 0;      /* RFC 6298 §5.7 note: a new ACK ends the backoff */
     pcb->persist_shift = 0;
     if (pcb->flags & TF_SACK_OK)
         tcp_sack_advance(&pcb->sb, ack);
 
-    /* RFC 6298 §5.2-5.3. */
+    /* RFC 6298 §5.2-5.3; but NewReno's later partial ACKs leave the timer
+     * alone (RFC 6582 §4.3, "Impatient"), so that many losses in one
+     * window end in an RTO rather than one retransmission per RTT. */
+    bool impatient = (pcb->flags & (TF_IN_RECOVERY | TF_SACK_OK | TF_PARTIAL_SEEN)) ==
+                         (TF_IN_RECOVERY | TF_PARTIAL_SEEN) &&
+                     seq_lt(ack, pcb->recover);
     if (pcb->snd_una == pcb->snd_max)
         tcp_rexmt_cancel(pcb);
-    else
+    else if (!impatient)
         tcp_rexmt_arm(pcb);
 
     if (pcb->flags & TF_IN_RECOVERY) {
@@ -331,10 +340,7 @@ static void ack_new_data(struct tcp_pcb *pcb, const struct tcp_repr *th)
             uint32_t segs = (acked + mss - 1) / mss;
             pcb->dupacks = pcb->dupacks + 1 > segs ? pcb->dupacks + 1 - segs : 0;
             tcp_retransmit_at(pcb, pcb->snd_una, mss);
-            if (!(pcb->flags & TF_PARTIAL_SEEN)) {
-                pcb->flags |= TF_PARTIAL_SEEN;
-                tcp_rexmt_arm(pcb);
-            }
+            pcb->flags |= TF_PARTIAL_SEEN;
         }
     } else {
         pcb->dupacks = 0;
@@ -436,10 +442,13 @@ static bool check_ack(struct tcp_pcb *pcb, const struct tcp_repr *th)
     if ((pcb->flags & TF_SACK_OK) && (pcb->flags & (TF_IN_RECOVERY | TF_RTO_LOSS)) &&
         pcb->rxt_count > 0)
         tcp_rxt_detect_lost(pcb);
-    if (!new_ack && th->ack == pcb->snd_una && pcb->snd_una != pcb->snd_max &&
-               th->payload_len == 0 && !(th->flags & (TCP_SYN | TCP_FIN)) && pcb->cc_ready) {
-        bool same_window = ((uint32_t)th->window << pcb->snd_wscale) == pcb->snd_wnd;
-        if ((pcb->flags & TF_SACK_OK) ? (sack_news || same_window) : same_window)
+    if (!new_ack && th->ack == pcb->snd_una && pcb->snd_una != pcb->snd_max && pcb->cc_ready) {
+        /* RFC 5681 §2's duplicate ACK: no data, no SYN/FIN, same window.
+         * With SACK, any ACK that SACKs new data counts (RFC 6675 §2),
+         * also one carrying data in a two-way transfer. */
+        bool pure = th->payload_len == 0 && !(th->flags & (TCP_SYN | TCP_FIN)) &&
+                    ((uint32_t)th->window << pcb->snd_wscale) == pcb->snd_wnd;
+        if ((pcb->flags & TF_SACK_OK) ? (sack_news || (pure && th->sack_count > 0)) : pure)
             ack_duplicate(pcb, sack_news);
     }
     if (seq_leq(pcb->snd_una, th->ack))
@@ -464,8 +473,7 @@ static bool check_ack(struct tcp_pcb *pcb, const struct tcp_repr *th)
             return false;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return true;
 }
@@ -480,17 +488,12 @@ static void deliver_fin(struct tcp_pcb *pcb)
     tcp_event_post(pcb, TCP_EV_READABLE);
     switch (pcb->state) {
     case TCP_SYN_RECEIVED:
-    case TCP_ESTABLISHED:
-        pcb->state = TCP_CLOSE_WAIT;
-        break;
+    case TCP_ESTABLISHED: pcb->state = TCP_CLOSE_WAIT; break;
     case TCP_FIN_WAIT_1:
         pcb->state = TCP_CLOSING; /* our FIN is not acked, or we would be in FW2 */
         break;
-    case TCP_FIN_WAIT_2:
-        tcp_timewait_enter(pcb);
-        break;
-    default:
-        break;
+    case TCP_FIN_WAIT_2: tcp_timewait_enter(pcb); break;
+    default: break;
     }
 }
 
@@ -529,7 +532,6 @@ static bool process_text(struct tcp_pcb *pcb, struct seg *s)
         /* Out of order: an immediate duplicate ACK (RFC 5681 §4.2) with
          * SACK blocks naming this segment first. */
         pcb->ooo_left = s->data_seq;
-        pcb->ooo_right = s->data_seq + s->len;
         pcb->flags |= TF_ACKNOW;
         return true;
     }
@@ -589,8 +591,8 @@ static void input_other(struct tcp_pcb *pcb, const struct tcp_repr *th)
      * completes the handshake here (as Linux does), rather than failing
      * the window test and waiting for the ACK that test would draw. */
     if (pcb->state == TCP_SYN_RECEIVED && !(pcb->flags & TF_PASSIVE) &&
-        (th->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK) &&
-        th->seq == pcb->irs && th->ack == pcb->snd_max) {
+        (th->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK) && th->seq == pcb->irs &&
+        th->ack == pcb->snd_max) {
         if (check_ack(pcb, th))
             pcb->flags |= TF_ACKNOW;
         return;
@@ -762,15 +764,9 @@ static void segment_arrives(struct tcp_pcb *pcb, const struct ipv4_repr *ip,
     pcb->segs_in++;
     pcb->last_rcv_us = stack->now_us;
     switch (pcb->state) {
-    case TCP_TIME_WAIT:
-        input_timewait(pcb, th);
-        break;
-    case TCP_SYN_SENT:
-        input_syn_sent(pcb, ip, th);
-        break;
-    default:
-        input_other(pcb, th);
-        break;
+    case TCP_TIME_WAIT: input_timewait(pcb, th); break;
+    case TCP_SYN_SENT: input_syn_sent(pcb, ip, th); break;
+    default: input_other(pcb, th); break;
     }
     if (pcb->state != TCP_CLOSED)
         tcp_output(pcb);
@@ -796,8 +792,8 @@ static struct tcp_pcb *child_create(struct tcp_pcb *l, const struct ipv4_repr *i
     c->local_port = th->dst_port;
     c->remote_addr = ip->src;
     c->remote_port = th->src_port;
-    c->ts_offset = tcp_ts_offset(stack, c->local_addr, c->local_port, c->remote_addr,
-                                 c->remote_port);
+    c->ts_offset =
+        tcp_ts_offset(stack, c->local_addr, c->local_port, c->remote_addr, c->remote_port);
     tcp_mss_init(c);
     c->rcv_wscale = wscale_for(c->opts.rcvbuf);
     c->last_rcv_us = stack->now_us;
@@ -847,11 +843,11 @@ static void listen_syn_cookie(struct tcp_pcb *l, const struct ipv4_repr *ip,
     struct stack *stack = l->stack;
     uint16_t mss;
     uint32_t iss = tcp_cookie_make(stack, ip, th, &mss);
-    uint16_t route_mss = (uint16_t)(ipv4_mtu_for(stack, ip->src) > 40
-                                        ? ipv4_mtu_for(stack, ip->src) - 40
-                                        : TCP_DEFAULT_MSS);
-    uint16_t adv = l->opts.user_mss != 0 && l->opts.user_mss < route_mss ? l->opts.user_mss
-                                                                           : route_mss;
+    uint16_t route_mss =
+        (uint16_t)(ipv4_mtu_for(stack, ip->src) > 40 ? ipv4_mtu_for(stack, ip->src) - 40
+                                                     : TCP_DEFAULT_MSS);
+    uint16_t adv =
+        l->opts.user_mss != 0 && l->opts.user_mss < route_mss ? l->opts.user_mss : route_mss;
     uint32_t off = tcp_ts_offset(stack, ip->dst, th->dst_port, ip->src, th->src_port);
     uint32_t ts_val = tcp_cookie_ts_encode(tcp_ts_clock(stack) + off, th);
     l->last_overflow_us = stack->now_us;

@@ -219,10 +219,20 @@ static int tcp_xmit(struct tcp_pcb *pcb, uint32_t seq, uint32_t *len, uint8_t *f
     r.seq = seq;
     if (*flags & TCP_ACK)
         r.ack = pcb->rcv_nxt;
-    options_fill(pcb, &r, syn);
+    /* RFC 7323 §5.3 note: RSTs go without timestamps (and without SACK). */
+    if (!(*flags & TCP_RST))
+        options_fill(pcb, &r, syn);
     r.window = window_field(pcb, syn);
     size_t hdr = tcp_hdr_len(&r);
     uint32_t room = mss_base(pcb) - (uint32_t)(hdr - TCP_HDR_MIN);
+    /* A retransmission keeps its original boundaries (a cut would leave a
+     * sliver to send on its own): it gives up SACK blocks instead. New
+     * data keeps them and is cut, the stream simply continues after. */
+    while (*len > room && r.sack_count > 0 && seq_lt(seq, pcb->snd_max)) {
+        r.sack_count--;
+        hdr = tcp_hdr_len(&r);
+        room = mss_base(pcb) - (uint32_t)(hdr - TCP_HDR_MIN);
+    }
     if (*len > room) {
         *len = room;
         *flags &= (uint8_t)~TCP_FIN;
@@ -318,8 +328,7 @@ void tcp_rxt_detect_lost(struct tcp_pcb *pcb)
      * rule). */
     uint32_t high = tcp_sack_high(&pcb->sb, pcb->snd_una);
     for (unsigned i = 0; i < pcb->rxt_count; i++)
-        if (((any && seq_lt(pcb->rxt[i].order, delivered)) ||
-             seq_gt(high, pcb->rxt[i].high_at)) &&
+        if (((any && seq_lt(pcb->rxt[i].order, delivered)) || seq_gt(high, pcb->rxt[i].high_at)) &&
             !pcb->rxt[i].lost) {
             pcb->rxt[i].lost = true;
             STAT_INC(pcb->stack, tcp_lost_retransmits);
@@ -333,6 +342,12 @@ static bool output_rxt_lost(struct tcp_pcb *pcb, uint32_t mss)
         struct tcp_rxt_rec *r = &pcb->rxt[i];
         if (!r->lost)
             continue;
+        if (!seq_gt(r->end, pcb->snd_una)) {
+            rxt_remove(pcb, i);
+            return false;
+        }
+        if (seq_lt(r->seq, pcb->snd_una))
+            r->seq = pcb->snd_una;
         uint32_t len = min_u32(r->end - r->seq, mss);
         uint32_t end = tcp_snd_end(pcb);
         if (seq_gt(r->seq + len, end))
@@ -370,16 +385,13 @@ static long send_data(struct tcp_pcb *pcb, uint32_t seq, uint32_t len, bool fin)
         pcb->total_retrans++;
         pcb->bytes_retrans += len;
         pcb->flags &= ~TF_RTT_TIMING;
-        if (len > 0 && (pcb->flags & TF_SACK_OK) &&
-            (pcb->flags & (TF_IN_RECOVERY | TF_RTO_LOSS)))
+        if (len > 0 && (pcb->flags & TF_SACK_OK) && (pcb->flags & (TF_IN_RECOVERY | TF_RTO_LOSS)))
             rxt_note(pcb, seq, seq + len);
     } else if (!(pcb->flags & TF_RTT_TIMING)) {
         pcb->flags |= TF_RTT_TIMING;
         pcb->rtt_seq = seq;
         pcb->rtt_start_us = stack->now_us;
     }
-    if (fin)
-        pcb->flags |= TF_SENT_FIN_ONCE;
     if (seq_gt(end, pcb->snd_max))
         pcb->snd_max = end;
     if (!timer_armed(&pcb->t_rexmt) || (pcb->flags & TF_PERSIST))
@@ -508,8 +520,7 @@ static bool output_new_data(struct tcp_pcb *pcb, uint32_t mss, uint32_t flight)
             send = true; /* persist timer: SWS override */
     }
     /* The FIN follows the last byte, when the peer's window can take it. */
-    bool fin = fin_next && pcb->snd_nxt + len == end && (send || len == 0) &&
-               peer_room >= len + 1;
+    bool fin = fin_next && pcb->snd_nxt + len == end && (send || len == 0) && peer_room >= len + 1;
     if (!send && !fin)
         return false;
     pcb->flags &= ~TF_FORCE_ONE;
@@ -606,18 +617,14 @@ void tcp_output(struct tcp_pcb *pcb)
 {
     switch (pcb->state) {
     case TCP_CLOSED:
-    case TCP_LISTEN:
-        return;
+    case TCP_LISTEN: return;
     case TCP_SYN_SENT:
-    case TCP_SYN_RECEIVED:
-        output_syn(pcb);
-        return;
+    case TCP_SYN_RECEIVED: output_syn(pcb); return;
     case TCP_TIME_WAIT:
         if (pcb->flags & TF_ACKNOW)
             send_pure_ack(pcb);
         return;
-    default:
-        break;
+    default: break;
     }
     if (pcb->flags & TF_WND_PROBE) {
         pcb->flags &= ~TF_WND_PROBE;
@@ -638,8 +645,7 @@ void tcp_output(struct tcp_pcb *pcb)
     /* Nothing in flight, yet something waits (zero or small window): the
      * persist timer probes until the window opens (RFC 9293 §3.8.6.1). */
     uint32_t end = tcp_snd_end(pcb);
-    bool waiting = seq_lt(pcb->snd_nxt, end) ||
-                   (tcp_fin_queued(pcb) && seq_leq(pcb->snd_nxt, end));
+    bool waiting = seq_lt(pcb->snd_nxt, end) || (tcp_fin_queued(pcb) && seq_leq(pcb->snd_nxt, end));
     if (pcb->snd_una == pcb->snd_max && waiting && !timer_armed(&pcb->t_rexmt))
         tcp_persist_arm(pcb);
 }
@@ -691,8 +697,7 @@ void tcp_retransmit_at(struct tcp_pcb *pcb, uint32_t seq, uint32_t maxlen)
 
 /* Emits a segment that belongs to no connection (RST replies, cookie
  * SYN-ACKs) from local to remote. */
-static void xmit_stateless(struct stack *stack, struct tcp_repr *r, uint32_t local,
-                           uint32_t remote)
+static void xmit_stateless(struct stack *stack, struct tcp_repr *r, uint32_t local, uint32_t remote)
 {
     size_t hdr = tcp_hdr_len(r);
     struct pkt *pkt = pkt_alloc(hdr);
@@ -708,8 +713,7 @@ static void xmit_stateless(struct stack *stack, struct tcp_repr *r, uint32_t loc
     ipv4_output(stack, pkt, IP_PROTO_TCP, local, remote, &o);
 }
 
-void tcp_send_rst_reply(struct stack *stack, const struct ipv4_repr *ip,
-                        const struct tcp_repr *seg)
+void tcp_send_rst_reply(struct stack *stack, const struct ipv4_repr *ip, const struct tcp_repr *seg)
 {
     if (seg->flags & TCP_RST)
         return; /* never answer a reset with a reset */
@@ -734,8 +738,8 @@ void tcp_send_rst_reply(struct stack *stack, const struct ipv4_repr *ip,
 }
 
 void tcp_send_cookie_synack(struct stack *stack, const struct tcp_pcb *listener,
-                            const struct ipv4_repr *ip, const struct tcp_repr *syn,
-                            uint32_t iss, uint16_t mss, uint32_t ts_val, uint32_t ts_offset)
+                            const struct ipv4_repr *ip, const struct tcp_repr *syn, uint32_t iss,
+                            uint16_t mss, uint32_t ts_val, uint32_t ts_offset)
 {
     (void)ts_offset;
     struct tcp_repr r;

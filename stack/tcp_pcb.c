@@ -213,8 +213,7 @@ static struct tcp_hnode **conn_bucket(struct tcp_stack *ts, uint32_t laddr, uint
 void tcp_conn_hash_insert(struct tcp_pcb *pcb)
 {
     struct tcp_stack *ts = pcb->stack->tcp;
-    hlist_add(conn_bucket(ts, pcb->local_addr, pcb->local_port, pcb->remote_addr,
-                          pcb->remote_port),
+    hlist_add(conn_bucket(ts, pcb->local_addr, pcb->local_port, pcb->remote_addr, pcb->remote_port),
               &pcb->conn_node);
     pcb->flags |= TF_HASHED;
 }
@@ -227,14 +226,14 @@ void tcp_conn_hash_remove(struct tcp_pcb *pcb)
     pcb->flags &= ~TF_HASHED;
 }
 
-struct tcp_pcb *tcp_conn_lookup(struct stack *stack, uint32_t laddr, uint16_t lport,
-                                uint32_t raddr, uint16_t rport)
+struct tcp_pcb *tcp_conn_lookup(struct stack *stack, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                                uint16_t rport)
 {
     struct tcp_hnode **b = conn_bucket(stack->tcp, laddr, lport, raddr, rport);
     for (struct tcp_hnode *n = *b; n != NULL; n = n->next) {
         struct tcp_pcb *pcb = TCP_CONTAINER(n, struct tcp_pcb, conn_node);
-        if (pcb->local_port == lport && pcb->remote_port == rport &&
-            pcb->local_addr == laddr && pcb->remote_addr == raddr)
+        if (pcb->local_port == lport && pcb->remote_port == rport && pcb->local_addr == laddr &&
+            pcb->remote_addr == raddr)
             return pcb;
     }
     return NULL;
@@ -302,8 +301,8 @@ static bool addrs_overlap(uint32_t a, uint32_t b)
 /* Linux's rule: two bindings of one port on overlapping addresses
  * conflict, unless both asked for SO_REUSEADDR and the other is not
  * listening. Connected children and TIME_WAIT keep their listener's flag. */
-int tcp_bind_check(struct stack *stack, const struct tcp_pcb *self, uint32_t addr,
-                   uint16_t port, bool reuse)
+int tcp_bind_check(struct stack *stack, const struct tcp_pcb *self, uint32_t addr, uint16_t port,
+                   bool reuse)
 {
     for (struct tcp_hnode *n = *bind_bucket(stack->tcp, port); n != NULL; n = n->next) {
         const struct tcp_pcb *q = TCP_CONTAINER(n, struct tcp_pcb, bind_node);
@@ -339,8 +338,7 @@ static bool port_free_for_bind(struct stack *stack, uint16_t port)
 
 /* A connect may share a port with other connects' ports (distinct
  * 4-tuples), never with a port someone bound or listens on. */
-static bool port_usable_for_connect(struct stack *stack, const struct tcp_pcb *pcb,
-                                    uint16_t port)
+static bool port_usable_for_connect(struct stack *stack, const struct tcp_pcb *pcb, uint16_t port)
 {
     for (struct tcp_hnode *n = *bind_bucket(stack->tcp, port); n != NULL; n = n->next) {
         const struct tcp_pcb *q = TCP_CONTAINER(n, struct tcp_pcb, bind_node);
@@ -438,8 +436,7 @@ void tcp_timewait_enter(struct tcp_pcb *pcb)
     /* Bounded: the oldest gives way (as Linux's tcp_max_tw_buckets, which
      * drops instead of keeping; recycling keeps the newest protected). */
     while (ts->timewait.len > TCP_MAX_TIMEWAIT) {
-        struct tcp_pcb *old = TCP_CONTAINER(tcp_queue_first(&ts->timewait), struct tcp_pcb,
-                                            q_node);
+        struct tcp_pcb *old = TCP_CONTAINER(tcp_queue_first(&ts->timewait), struct tcp_pcb, q_node);
         STAT_INC(pcb->stack, tcp_timewait_recycled);
         tcp_timewait_kill(old);
         tcp_pcb_release(old);

@@ -58,8 +58,8 @@ uint32_t tcp_cookie_make(struct stack *stack, const struct ipv4_repr *ip,
     return (mac & ~7u) | (uint32_t)((counter & 1) << 2) | idx;
 }
 
-bool tcp_cookie_check(struct stack *stack, const struct ipv4_repr *ip,
-                      const struct tcp_repr *ack, uint16_t *mss)
+bool tcp_cookie_check(struct stack *stack, const struct ipv4_repr *ip, const struct tcp_repr *ack,
+                      uint16_t *mss)
 {
     uint32_t cookie = ack->ack - 1;
     unsigned idx = cookie & 3;
@@ -69,8 +69,7 @@ bool tcp_cookie_check(struct stack *stack, const struct ipv4_repr *ip,
             return false;
         counter--; /* the previous period's cookie */
     }
-    uint32_t mac =
-        cookie_mac(stack, ip, ack->src_port, ack->dst_port, ack->seq - 1, counter, idx);
+    uint32_t mac = cookie_mac(stack, ip, ack->src_port, ack->dst_port, ack->seq - 1, counter, idx);
     if ((mac & ~7u) != (cookie & ~7u))
         return false;
     *mss = mss_table[idx];

@@ -172,7 +172,12 @@ static void rexmt_data(struct tcp_pcb *pcb)
     if (pcb->snd_una == pcb->snd_max)
         return;
     unsigned limit = (pcb->flags & TF_DETACHED) ? 8 : TCP_RETRIES2; /* tcp_orphan_retries */
-    if (pcb->rxtshift >= limit) {
+    /* A peer that shrank its window to zero under our data answers the
+     * retransmissions like zero-window probes: while it does (something
+     * heard within TCP_RTO_MAX), it is alive (RFC 1122 §4.2.2.17; Linux). */
+    bool probing = pcb->snd_wnd == 0 && !(pcb->flags & TF_DETACHED) &&
+                   pcb->stack->now_us - pcb->last_rcv_us <= TCP_RTO_MAX_US;
+    if (pcb->rxtshift >= limit && !probing) {
         give_up(pcb);
         return;
     }
@@ -187,7 +192,10 @@ static void rexmt_data(struct tcp_pcb *pcb)
     /* RFC 5681 §3.1: ssthresh only at the first timeout of a segment. */
     if (pcb->rxtshift == 0 && pcb->cc_ready)
         pcb->cc.ops->on_rto(&pcb->cc, flight, pcb->stack->now_us);
-    pcb->rxtshift++;
+    if (pcb->rxtshift < 64)
+        pcb->rxtshift++;
+    if (pcb->snd_wnd == 0)
+        pcb->flags |= TF_WND_PROBE; /* nothing fits the window: ask for it */
     pcb->recover = pcb->snd_max;
     pcb->flags |= TF_RTO_LOSS;
     pcb->flags &= ~(TF_IN_RECOVERY | TF_RTT_TIMING | TF_PARTIAL_SEEN);

@@ -8,6 +8,7 @@
  *   toysock [OPTIONS] daemon   keeps a stack up on the configured link until
  *       SIGINT/SIGTERM and prints its counters on exit. */
 #include <elf.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -346,6 +347,50 @@ static void warn_unreachable(const char *program)
                 check, why[i]);
 }
 
+/* A sanitizer build of toysock (cmake -DTOYSOCK_SANITIZE=ON) makes an
+ * ASan-instrumented libtoysock.so, which only loads when the ASan runtime
+ * comes first in the program's library list: preload it ahead of us, and
+ * turn leak detection off (the host program is not instrumented; its
+ * leaks are not ours). This command is built the same way, so the
+ * runtime it was loaded with is the one to use. */
+static int find_asan(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    char *out = data;
+    if (info->dlpi_name != NULL && strstr(info->dlpi_name, "/libasan.so") != NULL &&
+        strlen(info->dlpi_name) < PATH_MAX) {
+        strcpy(out, info->dlpi_name);
+        return 1;
+    }
+    return 0;
+}
+
+static void preload_sanitizer_runtime(void)
+{
+    char asan[PATH_MAX] = "";
+    dl_iterate_phdr(find_asan, asan);
+    if (asan[0] == '\0')
+        return;
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre == NULL || strstr(pre, "libasan.so") == NULL) {
+        size_t len = strlen(asan) + (pre ? strlen(pre) : 0) + 2;
+        char *both = malloc(len);
+        if (both == NULL)
+            return;
+        snprintf(both, len, "%s%s%s", asan, pre && pre[0] ? ":" : "", pre ? pre : "");
+        setenv("LD_PRELOAD", both, 1);
+        free(both);
+    }
+    const char *opts = getenv("ASAN_OPTIONS");
+    size_t len = (opts ? strlen(opts) : 0) + 32;
+    char *o = malloc(len);
+    if (o == NULL)
+        return;
+    snprintf(o, len, "%s%sdetect_leaks=0", opts ? opts : "", opts && opts[0] ? ":" : "");
+    setenv("ASAN_OPTIONS", o, 1);
+    free(o);
+}
+
 static int run_program(char **argv)
 {
     char lib[PATH_MAX];
@@ -368,6 +413,7 @@ static int run_program(char **argv)
     } else if (old == NULL || old[0] == '\0') {
         setenv("LD_PRELOAD", lib, 1);
     }
+    preload_sanitizer_runtime();
     warn_unreachable(argv[0]);
     execvp(argv[0], argv);
     int e = errno;

@@ -57,8 +57,9 @@ struct sim {
     bool block_tcp[2];
     bool block_all[2];
 
-    struct sim_conn *conns[SIM_MAX_CONNS];
+    struct sim_conn **conns; /* every conn ever wrapped, freed with the sim */
     unsigned nconns;
+    unsigned conns_cap;
     bool in_pump;
     uint8_t io_buf[SIM_IO_CHUNK];
     uint8_t cmp_buf[SIM_IO_CHUNK];
@@ -530,6 +531,7 @@ void sim_destroy(struct sim *sim)
             stack_destroy(sim->stack[i]);
     for (unsigned i = 0; i < sim->nconns; i++)
         free(sim->conns[i]);
+    free(sim->conns);
     free(sim->ring);
     free(sim);
 }
@@ -623,6 +625,14 @@ static struct sim_conn *sim_conn_wrap(struct sim *sim, enum sim_side side, struc
         fprintf(stderr, "sim: more than %u connections\n", SIM_MAX_CONNS);
         return NULL;
     }
+    if (sim->nconns == sim->conns_cap) {
+        unsigned cap = sim->conns_cap ? 2 * sim->conns_cap : 64;
+        struct sim_conn **conns = realloc(sim->conns, cap * sizeof(*conns));
+        if (conns == NULL)
+            return NULL;
+        sim->conns = conns;
+        sim->conns_cap = cap;
+    }
     struct sim_conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
@@ -707,7 +717,7 @@ struct sim_conn *sim_connect(struct sim *sim, enum sim_side side, uint32_t addr,
 static void sim_listener_accept(struct sim_conn *l)
 {
     struct tcp_pcb *p;
-    while (l->acceptq_len < SIM_MAX_CONNS && (p = tcp_accept(l->pcb)) != NULL) {
+    while (l->acceptq_len < SIM_ACCEPTQ_MAX && (p = tcp_accept(l->pcb)) != NULL) {
         struct sim_conn *c = sim_conn_wrap(l->sim, l->side, p);
         if (c == NULL) {
             tcp_abort(p);

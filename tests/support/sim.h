@@ -44,7 +44,8 @@ enum sim_side { SIM_A = 0, SIM_B = 1 };
 #define SIM_PREFIX 24
 #define SIM_T0_US 1000000ull /* the virtual clock's start */
 
-#define SIM_MAX_CONNS 256
+#define SIM_MAX_CONNS 65536 /* conns one sim may wrap, in all */
+#define SIM_ACCEPTQ_MAX 256 /* accepted conns a listener holds for sim_accept */
 #define SIM_RING_FRAMES (1u << 16)
 
 static inline enum sim_side sim_other(enum sim_side s)
@@ -111,15 +112,15 @@ struct sim_conn {
     unsigned last_events;
     uint64_t event_calls;
     bool connected; /* TCP_EV_CONNECTED, or accepted */
-    bool closed;    /* TCP_EV_CLOSED came */
+    bool closed;    /* TCP_EV_CLOSED came (also sent on entering TIME_WAIT) */
     int error;      /* tcp_error() at TCP_EV_CLOSED */
     uint64_t closed_at_us;
     uint64_t connected_at_us;
     /* Listener: connections accepted and not yet taken by sim_accept. */
     bool listener;
-    bool auto_accept; /* accept whenever TCP_EV_ACCEPTABLE (default on) */
+    bool auto_accept; /* tcp_accept at every turn (default on) */
     struct sim_conn *parent;
-    struct sim_conn *acceptq[SIM_MAX_CONNS];
+    struct sim_conn *acceptq[SIM_ACCEPTQ_MAX];
     unsigned acceptq_len;
     unsigned accepted_total;
     /* Producer: a seeded stream fed into tcp_send whenever there is room. */
