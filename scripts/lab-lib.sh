@@ -227,3 +227,14 @@ lab_ping_ok() {
   [[ $out == *" $count received, 0% packet loss"* ]] ||
     lab_fail "ping -c $count $*: expected $count replies, no loss, no duplicates"
 }
+
+# Programs under the preload shim are not run in the sanitizer build: an
+# ASan-instrumented libtoysock.so cannot be preloaded into uninstrumented
+# programs (the ASan runtime must come first). Exits 77, which ctest counts
+# as skipped. Native-API tests run in both builds.
+lab_skip_shim_if_sanitized() {
+  if [[ ${TOYSOCK_SANITIZED:-0} == 1 ]]; then
+    echo "SKIP: programs under the shim run in the normal build only (README: sanitizers)" >&2
+    exit 77
+  fi
+}

@@ -127,7 +127,8 @@ int toysock_open(const struct toysock_config *cfg, struct toysock **out, char *e
     }
     /* The control listener's name is the lock on the link: bind it before
      * touching the device, so two stacks never race for it. */
-    strncpy(ts->iface, cfg->iface, sizeof(ts->iface) - 1);
+    memcpy(ts->iface, cfg->iface, sizeof(ts->iface));
+    ts->iface[sizeof(ts->iface) - 1] = '\0';
     ts->serial = atomic_fetch_add(&next_serial, 1);
     int listen_fd;
     int rc = ctl_listen(cfg->iface, &listen_fd);

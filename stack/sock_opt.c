@@ -158,8 +158,9 @@ static int get_option(struct tcp_pcb *pcb, const struct ctl_msg *msg, struct ctl
             return 0;
         }
         case TCP_CONGESTION:
+            /* TCP_CA_NAME_MAX bytes, NUL-padded, as Linux returns it. */
             memset(reply->u.opt.value, 0, 16);
-            strncpy((char *)reply->u.opt.value, o->congestion, 15);
+            memcpy(reply->u.opt.value, o->congestion, strnlen(o->congestion, 15));
             reply->u.opt.len = 16;
             return 0;
         case TCP_INFO: {

@@ -380,6 +380,8 @@ static long send_data(struct tcp_pcb *pcb, uint32_t seq, uint32_t len, bool fin)
     uint32_t end = seq + len + (fin ? 1 : 0);
     bool rexmit = seq_lt(seq, pcb->snd_max);
     pcb->bytes_sent += len;
+    if (len > 0)
+        pcb->last_send_us = stack->now_us;
     if (rexmit) {
         STAT_INC(stack, tcp_tx_retransmits);
         pcb->total_retrans++;
@@ -560,9 +562,25 @@ static bool output_rescue(struct tcp_pcb *pcb, uint32_t mss)
     return send_data(pcb, seq, last - seq, false) > 0;
 }
 
+/* RFC 5681 §4.1: after an idle period longer than the RTO the ACK clock
+ * is gone; restart from at most the initial window (Linux's
+ * tcp_slow_start_after_idle). */
+static void cwnd_restart_after_idle(struct tcp_pcb *pcb, uint32_t mss)
+{
+    if (!pcb->cc_ready || pcb->snd_una != pcb->snd_max || pcb->last_send_us == 0 ||
+        pcb->stack->now_us - pcb->last_send_us <= tcp_rto_backed_off(pcb))
+        return;
+    uint64_t iw = (uint64_t)mss * 2 > 14600 ? (uint64_t)mss * 2 : 14600;
+    if (iw > (uint64_t)mss * 10)
+        iw = (uint64_t)mss * 10;
+    if (pcb->cc.cwnd > iw)
+        pcb->cc.cwnd = (uint32_t)iw;
+}
+
 static bool output_one(struct tcp_pcb *pcb)
 {
     uint32_t mss = tcp_eff_mss(pcb);
+    cwnd_restart_after_idle(pcb, mss);
     if (pcb->flags & TF_IN_RECOVERY) {
         uint32_t pipe = recovery_pipe(pcb, mss);
         if (pcb->cc.cwnd < pipe + mss)

@@ -237,8 +237,9 @@ struct tcp_pcb {
     uint64_t oow_last_us; /* last out-of-window dupACK sent */
 
     /* Liveness. */
-    uint64_t last_rcv_us; /* last segment received (keepalive idle) */
-    uint64_t tw_start_us; /* entered TIME_WAIT */
+    uint64_t last_rcv_us;  /* last segment received (keepalive idle) */
+    uint64_t last_send_us; /* last data segment sent (restart after idle) */
+    uint64_t tw_start_us;  /* entered TIME_WAIT */
 
     /* Timers. */
     struct timer t_rexmt;  /* retransmit, SYN/SYN-ACK retries, or persist */

@@ -12,6 +12,7 @@ src=${TOYSOCK_SRC:-$here/../..}
 build=${TOYSOCK_BUILD:-$src/build}
 # shellcheck source=../../scripts/lab-lib.sh
 source "$src/scripts/lab-lib.sh"
+lab_skip_shim_if_sanitized
 long=${TOYSOCK_TEST_LONG:-0} # read before the TOYSOCK_* variables are cleared
 lab_clear_toysock_env
 lab_require_root

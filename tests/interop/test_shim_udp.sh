@@ -15,6 +15,7 @@ src=${TOYSOCK_SRC:-$here/../..}
 build=${TOYSOCK_BUILD:-$src/build}
 # shellcheck source=../../scripts/lab-lib.sh
 source "$src/scripts/lab-lib.sh"
+lab_skip_shim_if_sanitized
 lab_clear_toysock_env
 lab_require_root
 toysock=$build/toysock
