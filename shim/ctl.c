@@ -156,8 +156,8 @@ static int sock_ioctl(struct tsock *s, int fd, unsigned long req, void *arg)
             /* The first datagram's payload (a seqpacket bridge's FIONREAD
              * would sum them all, headers included; item 5). */
             struct dgram_hdr h;
-            long n = RAW(SYS_recvfrom, fd, &h, sizeof(h), MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT,
-                         0, 0);
+            long n =
+                RAW(SYS_recvfrom, fd, &h, sizeof(h), MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT, 0, 0);
             v = n >= (long)HDR && !(h.flags & DGRAM_F_ERROR) ? (int)(n - (long)HDR) : 0;
         } else if (sys_ioctl(fd, FIONREAD, &v) < 0) {
             return -EBADF;

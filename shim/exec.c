@@ -22,8 +22,8 @@ extern char **environ;
 static char snap_buf[SNAP_BYTES];
 static char *snap_vars[SNAP_VARS]; /* "TOYSOCK_X=value" */
 static unsigned snap_count;
-static char *snap_preload;         /* the LD_PRELOAD value we were started with, or NULL */
-static char lib_path[PATH_MAX];    /* this library, as loaded */
+static char *snap_preload;      /* the LD_PRELOAD value we were started with, or NULL */
+static char lib_path[PATH_MAX]; /* this library, as loaded */
 
 static char *snap_store(const char *s)
 {
@@ -45,8 +45,16 @@ void shim_env_snapshot(void)
         strncpy(lib_path, real != NULL ? real : info.dli_fname, sizeof(lib_path) - 1);
         free(real);
     }
+    const char *pre = getenv("LD_PRELOAD");
+    /* A sanitizer build (DESIGN §7) also needs its runtime's options in
+     * the child (leak detection off for uninstrumented programs). */
+    bool sanitizer = pre != NULL && strstr(pre, "libasan.so") != NULL;
     for (char **e = environ; e != NULL && *e != NULL; e++) {
-        if (strncmp(*e, "TOYSOCK_", 8) == 0 && snap_count < SNAP_VARS) {
+        bool keep = strncmp(*e, "TOYSOCK_", 8) == 0 ||
+                    (sanitizer && (strncmp(*e, "ASAN_OPTIONS=", 13) == 0 ||
+                                   strncmp(*e, "UBSAN_OPTIONS=", 14) == 0 ||
+                                   strncmp(*e, "LSAN_OPTIONS=", 13) == 0));
+        if (keep && snap_count < SNAP_VARS) {
             char *p = snap_store(*e);
             if (p != NULL)
                 snap_vars[snap_count++] = p;
@@ -130,9 +138,9 @@ static char *const *env_fix(char *const envp[], char **out, char *preload_buf, s
     return out;
 }
 
-#define FIX_ENV(envp, fixed)                                                                   \
-    char *fixed##_slots[count_env(envp) + EXTRA_SLOTS + 1];                                    \
-    char fixed##_preload[PATH_MAX + 4096];                                                     \
+#define FIX_ENV(envp, fixed)                                                                       \
+    char *fixed##_slots[count_env(envp) + EXTRA_SLOTS + 1];                                        \
+    char fixed##_preload[PATH_MAX + 4096];                                                         \
     char *const *fixed = env_fix(envp, fixed##_slots, fixed##_preload, sizeof(fixed##_preload))
 
 static int execve_impl(const char *path, char *const argv[], char *const envp[])
@@ -194,19 +202,19 @@ SHIM_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *
 
 /* execl and friends: the arguments into an array on the stack. */
 #define ARGS_MAX 65536
-#define COLLECT_ARGS(first, ap, argv, argc)                                                    \
-    size_t argc = 1;                                                                           \
-    {                                                                                          \
-        va_list count_;                                                                        \
-        va_copy(count_, ap);                                                                   \
-        while (va_arg(count_, char *) != NULL && argc < ARGS_MAX)                              \
-            argc++;                                                                            \
-        va_end(count_);                                                                        \
-    }                                                                                          \
-    char *argv[argc + 1];                                                                      \
-    argv[0] = (char *)(first);                                                                 \
-    for (size_t i_ = 1; i_ < argc; i_++)                                                       \
-        argv[i_] = va_arg(ap, char *);                                                         \
+#define COLLECT_ARGS(first, ap, argv, argc)                                                        \
+    size_t argc = 1;                                                                               \
+    {                                                                                              \
+        va_list count_;                                                                            \
+        va_copy(count_, ap);                                                                       \
+        while (va_arg(count_, char *) != NULL && argc < ARGS_MAX)                                  \
+            argc++;                                                                                \
+        va_end(count_);                                                                            \
+    }                                                                                              \
+    char *argv[argc + 1];                                                                          \
+    argv[0] = (char *)(first);                                                                     \
+    for (size_t i_ = 1; i_ < argc; i_++)                                                           \
+        argv[i_] = va_arg(ap, char *);                                                             \
     argv[argc] = NULL
 
 SHIM_EXPORT int execl(const char *path, const char *arg, ...)
@@ -239,8 +247,7 @@ SHIM_EXPORT int execle(const char *path, const char *arg, ...)
 }
 
 SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
-                            const posix_spawnattr_t *attr, char *const argv[],
-                            char *const envp[])
+                            const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     FIX_ENV(envp, env);
     if (REAL(posix_spawn) == NULL)
@@ -249,8 +256,7 @@ SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file
 }
 
 SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
-                             const posix_spawnattr_t *attr, char *const argv[],
-                             char *const envp[])
+                             const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     FIX_ENV(envp, env);
     if (REAL(posix_spawnp) == NULL)

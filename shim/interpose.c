@@ -107,16 +107,14 @@ int __wrap_dup2(int fd, int fd2);
 int __wrap_dup3(int fd, int fd2, int flags);
 int __wrap_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 long __wrap_syscall(long n, ...);
-int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
-                          void *arg);
-int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
-                          void *arg);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 
-#define FWD(name, rawcall, ...)                                                                \
-    do {                                                                                       \
-        if (shim_real.name != NULL)                                                            \
-            return shim_real.name(__VA_ARGS__);                                                \
-        return raw_ret(rawcall);                                                               \
+#define FWD(name, rawcall, ...)                                                                    \
+    do {                                                                                           \
+        if (shim_real.name != NULL)                                                                \
+            return shim_real.name(__VA_ARGS__);                                                    \
+        return raw_ret(rawcall);                                                                   \
     } while (0)
 
 int __wrap_socket(int domain, int type, int protocol)
@@ -187,8 +185,7 @@ ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
 {
     FWD(recv, RAW(SYS_recvfrom, fd, buf, n, flags, 0, 0), fd, buf, n, flags);
 }
-ssize_t __wrap_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
-                        socklen_t *len)
+ssize_t __wrap_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len)
 {
     FWD(recvfrom, RAW(SYS_recvfrom, fd, buf, n, flags, sa, len), fd, buf, n, flags, sa, len);
 }
@@ -272,8 +269,7 @@ static void *internal_thread(void *p)
     return t.fn(t.arg);
 }
 
-int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
-                          void *arg)
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     struct trampoline *tr = malloc(sizeof(*tr));
     if (tr == NULL)

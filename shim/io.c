@@ -29,8 +29,8 @@
 extern void __chk_fail(void) __attribute__((noreturn));
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
-ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
-                       struct sockaddr *sa, socklen_t *alen);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *sa,
+                       socklen_t *alen);
 
 static inline struct tsock *data_sock(int fd)
 {
@@ -114,7 +114,8 @@ static ssize_t stream_discard(int fd, size_t len, int flags)
     size_t done = 0;
     while (done < len) {
         size_t chunk = len - done < sizeof(scratch) ? len - done : sizeof(scratch);
-        ssize_t n = REAL(recv)(fd, scratch, chunk, (flags & ~MSG_TRUNC) | (done ? MSG_DONTWAIT : 0));
+        ssize_t n =
+            REAL(recv)(fd, scratch, chunk, (flags & ~MSG_TRUNC) | (done ? MSG_DONTWAIT : 0));
         if (n <= 0) {
             if (done > 0)
                 break;
@@ -552,8 +553,7 @@ static int recvmmsg_impl(int fd, struct mmsghdr *v, unsigned n, int flags, struc
         if (to != NULL) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            if (now.tv_sec > end.tv_sec ||
-                (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+            if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
                 break;
         }
     }
@@ -740,8 +740,8 @@ SHIM_EXPORT long syscall(long n, ...)
         return recvfrom_impl((int)a, (void *)b, (size_t)c, (int)d, (struct sockaddr *)e,
                              (socklen_t *)f);
     case SYS_sendto:
-        return sendto_impl((int)a, (const void *)b, (size_t)c, (int)d,
-                           (const struct sockaddr *)e, (socklen_t)f);
+        return sendto_impl((int)a, (const void *)b, (size_t)c, (int)d, (const struct sockaddr *)e,
+                           (socklen_t)f);
     case SYS_recvmsg: return recvmsg_impl((int)a, (struct msghdr *)b, (int)c);
     case SYS_sendmsg: return sendmsg_impl((int)a, (const struct msghdr *)b, (int)c);
     case SYS_recvmmsg:
@@ -759,8 +759,7 @@ SHIM_EXPORT long syscall(long n, ...)
     case SYS_getsockname: return shim_getsockname((int)a, (struct sockaddr *)b, (socklen_t *)c);
     case SYS_getpeername: return shim_getpeername((int)a, (struct sockaddr *)b, (socklen_t *)c);
     case SYS_shutdown: return shim_shutdown((int)a, (int)b);
-    case SYS_getsockopt:
-        return shim_getsockopt((int)a, (int)b, (int)c, (void *)d, (socklen_t *)e);
+    case SYS_getsockopt: return shim_getsockopt((int)a, (int)b, (int)c, (void *)d, (socklen_t *)e);
     case SYS_setsockopt:
         return shim_setsockopt((int)a, (int)b, (int)c, (const void *)d, (socklen_t)e);
     case SYS_dup: return shim_dup((int)a);

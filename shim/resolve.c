@@ -149,8 +149,9 @@ static bool hosts_by_name(const char *name, struct hosts_hit *hit)
         clean[len - 1] = '\0';
     struct by_name q = {.name = clean, .hit = hit};
     hosts_scan(match_name, &q);
-    if (hit->naddrs == 0 && (strcasecmp(clean, "localhost") == 0 ||
-                             (len > 10 && strcasecmp(clean + strlen(clean) - 10, ".localhost") == 0))) {
+    if (hit->naddrs == 0 &&
+        (strcasecmp(clean, "localhost") == 0 ||
+         (len > 10 && strcasecmp(clean + strlen(clean) - 10, ".localhost") == 0))) {
         snprintf(hit->canon, sizeof(hit->canon), "localhost");
         hit->addrs[0] = (struct haddr){.family = AF_INET, .a = {127, 0, 0, 1}};
         hit->addrs[1] = (struct haddr){.family = AF_INET6};
@@ -168,8 +169,7 @@ struct by_addr {
 static bool match_addr(const struct haddr *a, char **names, unsigned n, void *arg)
 {
     struct by_addr *q = arg;
-    if (a->family != q->want.family ||
-        memcmp(a->a, q->want.a, a->family == AF_INET ? 4 : 16) != 0)
+    if (a->family != q->want.family || memcmp(a->a, q->want.a, a->family == AF_INET ? 4 : 16) != 0)
         return true;
     snprintf(q->hit->canon, NAME_MAX_LEN, "%s", names[0]);
     for (unsigned k = 1; k < n && q->hit->naliases < HOSTS_MAX_ALIASES; k++)
@@ -198,8 +198,7 @@ struct svc {
 /* The (socktype, protocol, port) triples for service, as glibc makes
  * them: a numeric or absent service gives stream, datagram and raw; a
  * named one the types /etc/services lists it for. */
-static int services(const char *service, const struct addrinfo *h, struct svc out[3],
-                    unsigned *n)
+static int services(const char *service, const struct addrinfo *h, struct svc out[3], unsigned *n)
 {
     static const struct svc all[3] = {
         {SOCK_STREAM, IPPROTO_TCP, 0}, {SOCK_DGRAM, IPPROTO_UDP, 0}, {SOCK_RAW, 0, 0}};
@@ -294,8 +293,8 @@ SHIM_EXPORT void freeaddrinfo(struct addrinfo *ai)
     }
 }
 
-#define GAI_KNOWN_FLAGS                                                                        \
-    (AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_NUMERICSERV | AI_V4MAPPED | AI_ALL |      \
+#define GAI_KNOWN_FLAGS                                                                            \
+    (AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_NUMERICSERV | AI_V4MAPPED | AI_ALL |          \
      AI_ADDRCONFIG | AI_IDN | AI_CANONIDN)
 
 static int gai_impl(const char *node, const char *service, const struct addrinfo *hints,
@@ -383,8 +382,8 @@ static int gai_impl(const char *node, const char *service, const struct addrinfo
         if (h.ai_family == AF_UNSPEC || h.ai_family == a->family) {
             picks[npicks].a = *a;
             picks[npicks++].family = a->family;
-        } else if (h.ai_family == AF_INET6 && a->family == AF_INET &&
-                   (h.ai_flags & AI_V4MAPPED) && (!have_v6 || (h.ai_flags & AI_ALL))) {
+        } else if (h.ai_family == AF_INET6 && a->family == AF_INET && (h.ai_flags & AI_V4MAPPED) &&
+                   (!have_v6 || (h.ai_flags & AI_ALL))) {
             picks[npicks].a = *a;
             picks[npicks++].family = AF_INET6;
         }
@@ -521,8 +520,8 @@ SHIM_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *ho
 
 /* Lays a hostent out in buf. */
 static int hostent_build(struct hostent *ret, char *buf, size_t buflen, const char *name,
-                         char aliases[][NAME_MAX_LEN], unsigned naliases,
-                         const struct haddr *addrs, unsigned naddrs, int af)
+                         char aliases[][NAME_MAX_LEN], unsigned naliases, const struct haddr *addrs,
+                         unsigned naddrs, int af)
 {
     size_t alen = af == AF_INET ? 4 : 16;
     uintptr_t p = (uintptr_t)buf;
@@ -786,8 +785,7 @@ SHIM_EXPORT int res_query(const char *dname, int cls, int type, unsigned char *a
     return res_refuse(dname);
 }
 
-SHIM_EXPORT int res_search(const char *dname, int cls, int type, unsigned char *answer,
-                           int anslen)
+SHIM_EXPORT int res_search(const char *dname, int cls, int type, unsigned char *answer, int anslen)
 {
     (void)cls, (void)type, (void)answer, (void)anslen;
     return res_refuse(dname);
@@ -813,15 +811,15 @@ SHIM_EXPORT int res_nquery(void *st, const char *dname, int cls, int type, unsig
     return res_refuse(dname);
 }
 
-SHIM_EXPORT int res_nsearch(void *st, const char *dname, int cls, int type,
-                            unsigned char *answer, int anslen)
+SHIM_EXPORT int res_nsearch(void *st, const char *dname, int cls, int type, unsigned char *answer,
+                            int anslen)
 {
     (void)st, (void)cls, (void)type, (void)answer, (void)anslen;
     return res_refuse(dname);
 }
 
-SHIM_EXPORT int res_nquerydomain(void *st, const char *name, const char *domain, int cls,
-                                 int type, unsigned char *answer, int anslen)
+SHIM_EXPORT int res_nquerydomain(void *st, const char *name, const char *domain, int cls, int type,
+                                 unsigned char *answer, int anslen)
 {
     (void)st, (void)domain, (void)cls, (void)type, (void)answer, (void)anslen;
     return res_refuse(name);
@@ -836,8 +834,8 @@ SHIM_EXPORT int res_nsend(void *st, const unsigned char *msg, int msglen, unsign
 
 /* The names older binaries import (glibc before 2.34 defined res_query
  * and friends as macros for these). */
-#define RES_ALIAS(name)                                                                        \
-    extern __typeof__(name) __##name SHIM_COPY(name)                                          \
+#define RES_ALIAS(name)                                                                            \
+    extern __typeof__(name) __##name SHIM_COPY(name)                                               \
         __attribute__((alias(#name), visibility("default")))
 RES_ALIAS(res_query);
 RES_ALIAS(res_search);

@@ -40,8 +40,8 @@
 #ifndef SHIM_COPY
 #define SHIM_COPY(x)
 #endif
-#define SHIM_ALIAS(name)                                                                      \
-    extern __typeof__(name) shim_##name SHIM_COPY(name)                                       \
+#define SHIM_ALIAS(name)                                                                           \
+    extern __typeof__(name) shim_##name SHIM_COPY(name)                                            \
         __attribute__((alias(#name), visibility("hidden")))
 
 /* ---- Raw system calls: usable before the constructor, in vfork
@@ -76,7 +76,7 @@ static inline long shim_raw6(long n, long a, long b, long c, long d, long e, lon
 #endif
 }
 
-#define RAW(n, a, b, c, d, e, f)                                                        \
+#define RAW(n, a, b, c, d, e, f)                                                                   \
     shim_raw6((long)(n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 
 /* libc convention: -1 and errno. */

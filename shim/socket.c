@@ -11,10 +11,10 @@
  * recorded (epoll.c) so registrations survive the swaps. */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <linux/sockios.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -24,7 +24,6 @@
 #include "shim.h"
 #include "sock.h"
 #include "tcp.h"
-
 
 /* Bytes written ahead of a connect to hold POLLOUT back (item 1). */
 #define CONNECT_FILLER 1500
@@ -381,8 +380,8 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
         return -1;
     }
     int sv[2];
-    int rc = sys_socketpair(AF_UNIX, tsock_bridge_type(base) | SOCK_CLOEXEC | (type & SOCK_NONBLOCK),
-                            0, sv);
+    int rc = sys_socketpair(AF_UNIX,
+                            tsock_bridge_type(base) | SOCK_CLOEXEC | (type & SOCK_NONBLOCK), 0, sv);
     if (rc < 0) {
         tsock_unref(s);
         errno = -rc;
@@ -867,9 +866,9 @@ static int name_impl(int fd, struct sockaddr *sa, socklen_t *len, bool peer)
     if (s == NULL) {
         int (*fn)(int, struct sockaddr *, socklen_t *) =
             peer ? REAL(getpeername) : REAL(getsockname);
-        int rc = fn ? fn(fd, sa, len)
-                    : (int)raw_ret(RAW(peer ? SYS_getpeername : SYS_getsockname, fd, sa, len, 0,
-                                       0, 0));
+        int rc =
+            fn ? fn(fd, sa, len)
+               : (int)raw_ret(RAW(peer ? SYS_getpeername : SYS_getsockname, fd, sa, len, 0, 0, 0));
         if (rc == 0 && !shim_bypass_ctl() && sa != NULL && len != NULL &&
             sa->sa_family == AF_UNIX && shim_stack_running()) {
             /* Maybe a bridge we do not know (inherited across exec,

@@ -128,8 +128,7 @@ static bool opt_is_int(int level, int name)
 
 /* The checks the stack would make, for options recorded before the
  * socket reached it (mirrors stack/sock_opt.c). */
-static int opt_validate(const struct tsock *s, int level, int name, const void *val,
-                        socklen_t len)
+static int opt_validate(const struct tsock *s, int level, int name, const void *val, socklen_t len)
 {
     int v = 0;
     if (opt_is_int(level, name)) {
@@ -220,9 +219,10 @@ static int so_error(struct tsock *s, int fd)
     if (state == TS_CONNECTED) {
         /* A clean socket answers from the cache (item 21); only a bridge
          * that shows a hang-up asks the stack what happened. */
-        struct pollfd p = {.fd = fd, .events = POLLIN};
+        struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
         struct timespec zero = {0, 0};
-        if (RAW(SYS_ppoll, &p, 1, &zero, NULL, 0, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
+        if (RAW(SYS_ppoll, &p, 1, &zero, NULL, 0, 0) == 1 &&
+            (p.revents & (POLLHUP | POLLERR | POLLRDHUP)))
             return tsock_final_error(s, fd);
     }
     return 0;
@@ -329,8 +329,7 @@ static int tcp_info_get(struct tsock *s, int fd, void *val, socklen_t *len)
     return put_opt(val, len, &ti, sizeof(ti));
 }
 
-static int getsockopt_impl(struct tsock *s, int fd, int level, int name, void *val,
-                           socklen_t *len)
+static int getsockopt_impl(struct tsock *s, int fd, int level, int name, void *val, socklen_t *len)
 {
     if (val == NULL || len == NULL)
         return -EFAULT;
@@ -351,8 +350,8 @@ static int getsockopt_impl(struct tsock *s, int fd, int level, int name, void *v
         case SO_SNDLOWAT: return put_int(val, len, 1);
         case SO_SNDBUF:
         case SO_RCVBUF: {
-            int forced = opt_cached_int(s, level, name == SO_SNDBUF ? SO_SNDBUFFORCE
-                                                                    : SO_RCVBUFFORCE, -1);
+            int forced =
+                opt_cached_int(s, level, name == SO_SNDBUF ? SO_SNDBUFFORCE : SO_RCVBUFFORCE, -1);
             int v = forced >= 0 ? forced : opt_cached_int(s, level, name, -1);
             return put_int(val, len, v >= 0 ? buf_size(v) : BUF_DEFAULT);
         }
@@ -414,9 +413,9 @@ static int getsockopt_impl(struct tsock *s, int fd, int level, int name, void *v
         case TCP_KEEPINTVL: return put_int(val, len, opt_cached_int(s, level, name, 75));
         case TCP_KEEPCNT: return put_int(val, len, opt_cached_int(s, level, name, 9));
         case TCP_SYNCNT:
-            return put_int(val, len,
-                           opt_cached_int(s, level, name,
-                                          cfg != NULL ? (int)cfg->tcp_syn_retries : 6));
+            return put_int(
+                val, len,
+                opt_cached_int(s, level, name, cfg != NULL ? (int)cfg->tcp_syn_retries : 6));
         case TCP_NOTSENT_LOWAT: return put_int(val, len, opt_cached_int(s, level, name, 0));
         case TCP_NODELAY:
         case TCP_CORK:
@@ -458,8 +457,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
     struct tsock *s = tsock_lookup_ctl(fd);
     if (s == NULL) {
         int rc = REAL(getsockopt) ? REAL(getsockopt)(fd, level, name, val, len)
-                                  : (int)raw_ret(RAW(SYS_getsockopt, fd, level, name, val, len,
-                                                     0));
+                                  : (int)raw_ret(RAW(SYS_getsockopt, fd, level, name, val, len, 0));
         if (shim_bypass_ctl() || !shim_stack_running() || level == SOL_SOCKET)
             return rc;
         /* An IP-level question on an AF_UNIX fd may be about a bridge we
@@ -536,8 +534,7 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
     struct tsock *s = tsock_lookup_ctl(fd);
     if (s == NULL) {
         int rc = REAL(setsockopt) ? REAL(setsockopt)(fd, level, name, val, len)
-                                  : (int)raw_ret(RAW(SYS_setsockopt, fd, level, name, val, len,
-                                                     0));
+                                  : (int)raw_ret(RAW(SYS_setsockopt, fd, level, name, val, len, 0));
         if (rc == 0 || shim_bypass_ctl() || !shim_stack_running() || level == SOL_SOCKET)
             return rc;
         int dom = 0;
@@ -555,7 +552,6 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
     SHIM_RESTORE_ERRNO;
     return 0;
 }
-
 
 SHIM_ALIAS(getsockopt);
 SHIM_ALIAS(setsockopt);

@@ -55,7 +55,53 @@ static void *stack_thread(void *arg)
 {
     struct toysock *ts = arg;
     loop_run(ts->loop);
+    /* The continuation's only thread: its stack is done. _exit, so none of
+     * the program's atexit handlers (copied by fork) run here. */
+    if (loop_is_continuation(ts->loop))
+        _exit(0);
     return NULL;
+}
+
+/* A continuation serves until nobody needs it: no bridge open, no
+ * connection unfinished, no client channel connected. */
+static bool continuation_idle(struct stack *stack)
+{
+    return sock_live_count(stack) == 0 && tcp_unfinished_count(stack) == 0 &&
+           ctl_client_count(stack) == 0;
+}
+
+int api_handover(struct toysock *ts)
+{
+    if (ts->joined)
+        return 0;
+    int rc = loop_handover(ts->loop, continuation_idle);
+    if (rc < 0)
+        return rc;
+    pthread_join(ts->thread, NULL);
+    /* This process's copies of the stack's fds are closed; its memory is
+     * left as it is (freeing it would touch state the continuation owns
+     * by copy, and would send nothing anyway). */
+    ts->joined = true;
+    ts->stack = NULL;
+    ts->loop = NULL;
+    return 0;
+}
+
+bool api_owns_stack(const struct toysock *ts)
+{
+    return ts != NULL && !ts->joined;
+}
+
+bool api_in_handover(void)
+{
+    return loop_in_handover();
+}
+
+bool api_stack_busy(const struct toysock *ts)
+{
+    /* Read from another thread without a lock: an estimate, used only to
+     * decide whether exit should hand the stack over. */
+    return ts != NULL && !ts->joined && stack_has_work(ts->stack);
 }
 
 static int open_log(const struct toysock_config *cfg, char *err, size_t errlen)
@@ -219,7 +265,7 @@ static int channel_connect(const struct toysock *ts)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     unsigned name_len = ctl_socket_name(ts->iface, sun.sun_path, sizeof(sun.sun_path));
-    int fd = fdreg_take(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    int fd = fdreg_take_client(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (fd < 0)
         return fd < -1 ? fd : -errno;
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + name_len);

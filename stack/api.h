@@ -3,6 +3,8 @@
 #ifndef TOYSOCK_API_H
 #define TOYSOCK_API_H
 
+#include <stdbool.h>
+
 #include "toysock/toysock.h"
 
 struct ctl_msg;
@@ -10,5 +12,20 @@ struct ctl_msg;
 /* Sends msg (and nfds fds, which stay the caller's) and waits for the
  * reply, which overwrites msg. Returns the reply's result. */
 int api_call(struct toysock *ts, struct ctl_msg *msg, const int *fds, unsigned nfds);
+
+/* Moves a stack that runs as a thread here into a continuation process
+ * (DESIGN §3 Lifetime), which serves until no client and no connection is
+ * left. Afterwards ts is a client of it like any joiner. 0 when done or
+ * when ts was a joiner already; -errno when the fork failed (the stack
+ * keeps running here). For fork() (a second process comes to depend on
+ * the stack) and for exit with work left. */
+int api_handover(struct toysock *ts);
+/* True when ts runs the stack in this process. */
+bool api_owns_stack(const struct toysock *ts);
+/* True in the thread forking a continuation: atfork handlers must do
+ * nothing there. */
+bool api_in_handover(void);
+/* True while the stack in this process still has data to deliver. */
+bool api_stack_busy(const struct toysock *ts);
 
 #endif

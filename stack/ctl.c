@@ -322,3 +322,12 @@ void ctl_stop(struct loop *loop)
     free(ctl);
     stack->ctl = NULL;
 }
+
+unsigned ctl_client_count(const struct stack *stack)
+{
+    const struct ctl_state *ctl = stack->ctl;
+    unsigned n = 0;
+    for (unsigned i = 0; ctl != NULL && i < CTL_MAX_CLIENTS; i++)
+        n += ctl->clients[i].in_use;
+    return n;
+}

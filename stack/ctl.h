@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+struct stack;
+
 struct loop;
 
 /* Binds the control listener for iface (before the link is attached: the
@@ -13,5 +15,7 @@ int ctl_listen(const char *iface, int *out_fd);
 /* Starts serving the bound listener fd on the loop; takes ownership. */
 int ctl_start(struct loop *loop, int listen_fd);
 void ctl_stop(struct loop *loop);
+/* Client channels connected now. */
+unsigned ctl_client_count(const struct stack *stack);
 
 #endif

@@ -2,11 +2,13 @@
  * stack, serve ready fds, sleep on epoll until the next deadline. It never
  * uses signals: another thread stops it through an eventfd. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,8 +30,17 @@ struct loop {
     bool (*busy)(struct stack *stack);
     uint64_t max_drain_us;
     uint64_t armed_deadline;
-    void (*before_sleep)(struct stack *stack);
+    bool (*before_sleep)(struct stack *stack);
+    /* Handover to a continuation process. */
+    struct loop_watch handover_watch;
+    bool handover_pending;
+    int handover_reply_fd; /* the requester's eventfd */
+    bool handed_over;      /* this process no longer runs the stack */
+    bool continuation;     /* this process is the continuation */
+    bool (*idle)(struct stack *stack);
 };
+
+static _Thread_local bool forking_continuation;
 
 uint64_t clock_now_us(void)
 {
@@ -81,6 +92,10 @@ void loop_set_drain(struct loop *loop, bool (*busy)(struct stack *stack), uint64
 /* Stop now, or keep turning while there is still data to deliver. */
 static bool loop_done(struct loop *loop)
 {
+    if (loop->handed_over)
+        return true;
+    if (loop->continuation && loop->idle != NULL && loop->idle(loop->stack))
+        return true;
     if (!loop->stopping)
         return false;
     if (loop->busy == NULL || clock_now_us() >= loop->stop_deadline)
@@ -96,6 +111,88 @@ static void on_netif(struct loop *loop, struct loop_watch *watch, uint32_t event
     (void)events;
 }
 
+static void on_handover(struct loop *loop, struct loop_watch *watch, uint32_t events)
+{
+    drain_fd(loop, watch, events);
+    loop->handover_pending = true;
+}
+
+bool loop_in_handover(void)
+{
+    return forking_continuation;
+}
+
+bool loop_is_continuation(const struct loop *loop)
+{
+    return loop->continuation;
+}
+
+/* The fork itself. Returns 1 in the continuation, 0 in this process, or
+ * -errno. */
+static int fork_continuation(struct loop *loop)
+{
+    forking_continuation = true;
+    pid_t mid = fork();
+    if (mid < 0) {
+        forking_continuation = false;
+        return -errno;
+    }
+    if (mid == 0) {
+        /* Double fork: the continuation is never the program's child, so
+         * the program's wait() calls never see it. */
+        pid_t cont = fork();
+        if (cont != 0)
+            _exit(cont < 0 ? 1 : 0);
+        forking_continuation = false;
+        setsid();
+        fdreg_close_all_but_stack();
+        int null_fd = open("/dev/null", O_RDWR);
+        while (null_fd >= 0 && null_fd < 2)
+            null_fd = dup(null_fd);
+        loop->continuation = true;
+        return 1;
+    }
+    int status;
+    while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
+        ;
+    forking_continuation = false;
+    return 0;
+}
+
+static void run_handover(struct loop *loop)
+{
+    loop->handover_pending = false;
+    int rc = fork_continuation(loop);
+    if (rc == 1)
+        return; /* the continuation: serve on */
+    uint64_t reply = rc == 0 ? 1 : (uint64_t)(1000 - rc);
+    if (rc == 0) {
+        loop->handed_over = true;
+        fdreg_close_stack_fds();
+    }
+    ssize_t n = write(loop->handover_reply_fd, &reply, sizeof(reply));
+    (void)n;
+}
+
+int loop_handover(struct loop *loop, bool (*idle)(struct stack *stack))
+{
+    int reply_fd = fdreg_take_client(eventfd(0, EFD_CLOEXEC));
+    if (reply_fd < 0)
+        return reply_fd < -1 ? reply_fd : -errno;
+    loop->idle = idle;
+    loop->handover_reply_fd = reply_fd;
+    uint64_t one = 1;
+    ssize_t n = write(loop->handover_watch.fd, &one, sizeof(one));
+    uint64_t reply = 0;
+    if (n == (ssize_t)sizeof(one))
+        while (read(reply_fd, &reply, sizeof(reply)) < 0 && errno == EINTR)
+            ;
+    fdreg_close(reply_fd);
+    if (reply == 1)
+        return 0;
+    return reply >= 1000 ? -(int)(reply - 1000) : -EIO;
+}
+
 int loop_create(struct stack *stack, struct loop **out)
 {
     struct loop *loop = calloc(1, sizeof(*loop));
@@ -108,13 +205,19 @@ int loop_create(struct stack *stack, struct loop **out)
     loop->timer_watch.fn = drain_fd;
     loop->stop_watch.fd = fdreg_take(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     loop->stop_watch.fn = on_stop;
+    loop->handover_watch.fd = fdreg_take(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    loop->handover_watch.fn = on_handover;
+    loop->handover_reply_fd = -1;
     int rc = 0;
-    if (loop->epoll_fd < 0 || loop->timer_watch.fd < 0 || loop->stop_watch.fd < 0)
+    if (loop->epoll_fd < 0 || loop->timer_watch.fd < 0 || loop->stop_watch.fd < 0 ||
+        loop->handover_watch.fd < 0)
         rc = -errno;
     if (rc == 0)
         rc = loop_watch_add(loop, &loop->timer_watch, EPOLLIN);
     if (rc == 0)
         rc = loop_watch_add(loop, &loop->stop_watch, EPOLLIN);
+    if (rc == 0)
+        rc = loop_watch_add(loop, &loop->handover_watch, EPOLLIN);
     for (unsigned i = 0; rc == 0 && i < stack->netif_count; i++) {
         if (stack->netifs[i]->fd < 0)
             continue;
@@ -137,6 +240,7 @@ void loop_destroy(struct loop *loop)
         return;
     fdreg_close(loop->timer_watch.fd);
     fdreg_close(loop->stop_watch.fd);
+    fdreg_close(loop->handover_watch.fd);
     fdreg_close(loop->epoll_fd);
     free(loop);
 }
@@ -146,7 +250,7 @@ struct stack *loop_stack(struct loop *loop)
     return loop->stack;
 }
 
-void loop_set_before_sleep(struct loop *loop, void (*fn)(struct stack *stack))
+void loop_set_before_sleep(struct loop *loop, bool (*fn)(struct stack *stack))
 {
     loop->before_sleep = fn;
 }
@@ -172,8 +276,18 @@ void loop_run(struct loop *loop)
     struct epoll_event events[LOOP_MAX_EVENTS];
     while (!loop_done(loop)) {
         uint64_t next = stack_run(loop->stack, clock_now_us());
-        if (loop->before_sleep)
-            loop->before_sleep(loop->stack);
+        /* Socket work can queue frames on fd-less interfaces (loopback)
+         * and their input can make more socket work: settle both before
+         * sleeping, boundedly. */
+        bool settled = loop->before_sleep == NULL;
+        for (int round = 0; round < 8 && !settled; round++) {
+            if (!loop->before_sleep(loop->stack))
+                settled = true;
+            else
+                next = stack_run(loop->stack, clock_now_us());
+        }
+        if (!settled)
+            next = 0;
         int timeout = -1;
         if (next <= clock_now_us())
             timeout = 0;
@@ -191,6 +305,8 @@ void loop_run(struct loop *loop)
             struct loop_watch *watch = events[i].data.ptr;
             watch->fn(loop, watch, events[i].events);
         }
+        if (loop->handover_pending)
+            run_handover(loop);
     }
 }
 

@@ -35,8 +35,25 @@ void loop_run(struct loop *loop);
  * max_drain_us (bounded linger: data written before close is delivered). */
 void loop_stop(struct loop *loop);
 void loop_set_drain(struct loop *loop, bool (*busy)(struct stack *stack), uint64_t max_drain_us);
+/* Moves the running stack into a continuation process (DESIGN §3
+ * Lifetime): at a quiescent point between turns the loop's thread forks
+ * twice; the grandchild calls setsid, closes every fd that is not the
+ * stack's and serves on, until idle() says nothing is left, then exits.
+ * Here the loop returns and this process's copies of the stack's fds are
+ * closed (client channels stay: they now talk to the continuation).
+ * Called from another thread; returns 0 once the continuation runs, or
+ * -errno (the stack then keeps running here). */
+int loop_handover(struct loop *loop, bool (*idle)(struct stack *stack));
+/* True in the thread that is forking a continuation (atfork handlers must
+ * then leave everything alone). */
+bool loop_in_handover(void);
+/* True in the continuation process. */
+bool loop_is_continuation(const struct loop *loop);
+
 /* Registers a hook run at the end of every turn, before sleeping (where
- * deferred output is flushed). One hook per loop. */
-void loop_set_before_sleep(struct loop *loop, void (*fn)(struct stack *stack));
+ * deferred output is flushed); it returns true when it did work, and the
+ * turn then runs the stack again (frames it queued on loopback). One hook
+ * per loop. */
+void loop_set_before_sleep(struct loop *loop, bool (*fn)(struct stack *stack));
 
 #endif

@@ -24,7 +24,8 @@ struct netif *netif_create(struct stack *stack, const char *name, enum netif_kin
     netif->stack = stack;
     strncpy(netif->name, name, sizeof(netif->name) - 1);
     netif->kind = kind;
-    netif->mtu = kind == NETIF_LOOPBACK ? 65536 : 1500;
+    /* Loopback: the largest datagram IPv4 can carry. */
+    netif->mtu = kind == NETIF_LOOPBACK ? IPV4_MAX_DATAGRAM : 1500;
     netif->ops = ops;
     netif->driver = driver;
     netif->fd = fd;

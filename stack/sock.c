@@ -61,10 +61,29 @@ static void sock_unhash(struct sock *s)
 
 void sock_set_interest(struct sock *s, uint32_t events)
 {
-    if (s->watch.fd < 0 || events == s->interest)
+    if (s->watch.fd < 0)
+        return;
+    if (s->watch_parked) {
+        s->watch_parked = false;
+        s->interest = events;
+        loop_watch_add(s->table->loop, &s->watch, events);
+        return;
+    }
+    if (events == s->interest)
         return;
     s->interest = events;
     loop_watch_mod(s->table->loop, &s->watch, events);
+}
+
+/* EPOLLHUP is reported whatever we ask for: while the socket can do
+ * nothing about it (TCP's send buffer is full), the watch leaves epoll so
+ * the loop does not spin, and TCP_EV_WRITABLE brings it back. */
+static void park_watch(struct sock *s)
+{
+    if (s->watch.fd < 0 || s->watch_parked)
+        return;
+    loop_watch_del(s->table->loop, &s->watch);
+    s->watch_parked = true;
 }
 
 void sock_mark_work(struct sock *s)
@@ -252,6 +271,17 @@ static void forward_fin(struct sock *s)
     }
 }
 
+/* The connection is over: the program reads EOF after the data already
+ * in the bridge, and its writes fail with EPIPE, so the shim asks for the
+ * real error (SHIM-PITFALLS item 4). */
+static void bridge_finish(struct sock *s)
+{
+    if (s->watch.fd >= 0)
+        shutdown(s->watch.fd, SHUT_RDWR);
+    s->fin_forwarded = true;
+    s->tx_eof = true;
+}
+
 /* Writes staged bytes; false while the bridge is full. */
 static bool flush_stage(struct sock *s)
 {
@@ -319,15 +349,24 @@ static void update_interest(struct sock *s)
 {
     if (s->watch.fd < 0)
         return;
-    uint32_t ev = EPOLLRDHUP;
+    uint32_t ev = 0;
     if (s->kind == SOCK_KIND_LISTENER) {
+        ev = EPOLLRDHUP;
         if (s->parked != NULL)
             ev |= EPOLLOUT;
     } else {
+        /* Once the program shut down writing, RDHUP stays true: asking for
+         * it again would wake the loop forever. */
+        if (!s->tx_eof)
+            ev |= EPOLLRDHUP;
         if (s->pcb != NULL && !s->tx_eof && !s->connecting && tcp_send_space(s->pcb) > 0)
             ev |= EPOLLIN;
         if (s->stage_off < s->stage_len)
             ev |= EPOLLOUT;
+        if (s->hup_seen && !(ev & (EPOLLIN | EPOLLOUT))) {
+            park_watch(s);
+            return;
+        }
     }
     sock_set_interest(s, ev);
 }
@@ -381,7 +420,7 @@ static void connect_failed(struct sock *s, int err)
         s->watch.fd = -1;
         sock_make_zombie(s);
     } else {
-        forward_fin(s);
+        bridge_finish(s);
     }
 }
 
@@ -515,7 +554,7 @@ static void sock_do_work(struct sock *s)
             tcp_recv_available(s->pcb) == 0) {
             endpoints_from_pcb(s);
             release_pcb(s, false);
-            forward_fin(s);
+            bridge_finish(s);
         }
     }
     update_interest(s);
@@ -548,6 +587,8 @@ static void on_bridge(struct loop *loop, struct loop_watch *watch, uint32_t even
         program_closed(s, true); /* closed with our data unread */
         return;
     }
+    if (events & EPOLLHUP)
+        s->hup_seen = true;
     if (events & EPOLLOUT)
         pump_rx(s);
     if (s->zombie)
@@ -571,11 +612,12 @@ static void on_bridge(struct loop *loop, struct loop_watch *watch, uint32_t even
     update_interest(s);
 }
 
-void sock_reap(struct stack *stack)
+bool sock_reap(struct stack *stack)
 {
     struct sock_table *t = sock_table_of(stack);
     if (t == NULL)
-        return;
+        return false;
+    bool worked = t->work != NULL;
     /* Pumping may mark more sockets; bound the rounds for fairness. */
     for (int round = 0; round < 4 && t->work != NULL; round++) {
         struct sock *list = t->work;
@@ -595,6 +637,7 @@ void sock_reap(struct stack *stack)
         t->zombie_count--;
         sock_free(z);
     }
+    return worked;
 }
 
 /* ---- Requests ---- */
@@ -627,6 +670,8 @@ static int sock_resolve(struct stack *stack, const struct ctl_msg *msg, int *fds
             int fl = fcntl(s->watch.fd, F_GETFL);
             fcntl(s->watch.fd, F_SETFL, fl | O_NONBLOCK);
             s->interest = EPOLLRDHUP;
+            s->watch_parked = false;
+            s->hup_seen = false;
             loop_watch_add(s->table->loop, &s->watch, s->interest);
         }
         *out = s;
@@ -796,7 +841,10 @@ int sock_request(struct stack *stack, struct ctl_msg *msg, int *fds, unsigned nf
             fdreg_close(fds[i]);
     if (rc == 1)
         return 0;
-    if (s != NULL && msg->op != CTL_OP_SOCK_STATUS) {
+    /* Endpoints ride on replies that carry a struct ctl_sock; an option
+     * reply's union holds the option instead. */
+    if (s != NULL && (msg->op == CTL_OP_SOCK_BIND || msg->op == CTL_OP_SOCK_LISTEN ||
+                      msg->op == CTL_OP_SOCK_CONNECT)) {
         if (s->kind != SOCK_KIND_DGRAM)
             endpoints_from_pcb(s);
         reply->u.sock.local = s->local;
@@ -847,4 +895,10 @@ bool sock_busy(struct stack *stack)
                  tcp_send_queued(s->pcb) > 0))
                 return true;
     return false;
+}
+
+unsigned sock_live_count(const struct stack *stack)
+{
+    const struct sock_table *t = stack->socks;
+    return t ? t->count - t->zombie_count : 0;
 }

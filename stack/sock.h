@@ -28,12 +28,15 @@ void sock_table_destroy(struct stack *stack);
  * callback with this cookie. */
 int sock_request(struct stack *stack, struct ctl_msg *msg, int *fds, unsigned nfds,
                  uint64_t cookie, struct ctl_msg *reply);
-/* Frees sockets that finished during this turn (run before sleeping). */
-void sock_reap(struct stack *stack);
+/* Pumps the sockets TCP and UDP marked during this turn and evicts old
+ * zombies (run before sleeping). True when there was work. */
+bool sock_reap(struct stack *stack);
 /* True while a bridged connection still has data to move (staged bytes,
  * or a send queue not yet acknowledged). */
 bool sock_busy(struct stack *stack);
-/* Live sockets (for tests and stats). */
+/* Sockets known, zombies included (for tests and stats). */
 unsigned sock_count(const struct stack *stack);
+/* Sockets whose bridge is still open. */
+unsigned sock_live_count(const struct stack *stack);
 
 #endif

@@ -42,6 +42,8 @@ struct sock {
     struct udp_pcb *udp; /* SOCK_KIND_DGRAM */
     uint64_t dgram_cookie;
     uint32_t interest;   /* epoll events asked for */
+    bool hup_seen;       /* the bridge reported EPOLLHUP */
+    bool watch_parked;   /* out of epoll: a hang-up we cannot act on yet */
     bool on_work_list;
     bool zombie;
 

@@ -211,7 +211,9 @@ static void reset_received(struct tcp_pcb *pcb)
         tcp_set_closed(pcb, (pcb->flags & TF_PASSIVE) ? 0 : ECONNREFUSED);
         return;
     }
-    tcp_set_closed(pcb, ECONNRESET);
+    /* After the peer's FIN the program has read EOF already: like Linux's
+     * tcp_reset, a reset then reads as EPIPE (writes fail, SIGPIPE). */
+    tcp_set_closed(pcb, pcb->state == TCP_CLOSE_WAIT ? EPIPE : ECONNRESET);
 }
 
 /* ---- Fifth: ACK ---- */

@@ -8,11 +8,11 @@
  *   toysock [OPTIONS] daemon   keeps a stack up on the configured link until
  *       SIGINT/SIGTERM and prints its counters on exit. */
 #include <elf.h>
-#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <link.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,14 +62,19 @@ static void usage(FILE *out)
 /* Options are the environment variables by another name. */
 static int apply_options(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"driver", required_argument, NULL, 'd'},   {"iface", required_argument, NULL, 'i'},
-        {"addr", required_argument, NULL, 'a'},     {"gateway", required_argument, NULL, 'g'},
-        {"mac", required_argument, NULL, 'm'},      {"mtu", required_argument, NULL, 'M'},
-        {"log", required_argument, NULL, 'l'},      {"log-file", required_argument, NULL, 'L'},
-        {"pcap", required_argument, NULL, 'p'},     {"impair", required_argument, NULL, 'I'},
-        {"loopback", required_argument, NULL, 'B'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option options[] = {{"driver", required_argument, NULL, 'd'},
+                                            {"iface", required_argument, NULL, 'i'},
+                                            {"addr", required_argument, NULL, 'a'},
+                                            {"gateway", required_argument, NULL, 'g'},
+                                            {"mac", required_argument, NULL, 'm'},
+                                            {"mtu", required_argument, NULL, 'M'},
+                                            {"log", required_argument, NULL, 'l'},
+                                            {"log-file", required_argument, NULL, 'L'},
+                                            {"pcap", required_argument, NULL, 'p'},
+                                            {"impair", required_argument, NULL, 'I'},
+                                            {"loopback", required_argument, NULL, 'B'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
         const char *var = NULL;
@@ -183,8 +188,8 @@ static bool find_program(const char *name, char *out, size_t cap)
     while (*path != '\0') {
         const char *end = strchr(path, ':');
         size_t len = end != NULL ? (size_t)(end - path) : strlen(path);
-        if ((size_t)snprintf(out, cap, "%.*s/%s", (int)(len ? len : 1), len ? path : ".",
-                             name) < cap &&
+        if ((size_t)snprintf(out, cap, "%.*s/%s", (int)(len ? len : 1), len ? path : ".", name) <
+                cap &&
             access(out, X_OK) == 0) {
             struct stat st;
             if (stat(out, &st) == 0 && S_ISREG(st.st_mode))

@@ -58,7 +58,11 @@ got=$(sha256sum <"$tmp/curl.out" | cut -d' ' -f1)
 echo "ok: curl fetched $mb MB in $((SECONDS - t0)) s, SHA-256 equal" >&2
 check_capture "$tmp/curl.pcap" curl
 
-# wget
+# wget (not in a sanitizer build: wget deadlocks in bindtextdomain under any
+# ASan runtime preload, toysock or not)
+if ldd "$build/libtoysock.so" | grep -q libasan; then
+  echo "skip: wget under an ASan-instrumented libtoysock.so" >&2
+else
 t0=$SECONDS
 TOYSOCK_PCAP=$tmp/wget.pcap lab_app timeout 300 "$toysock" -- wget -q -T 280 -t 1 \
   -O "$tmp/wget.out" http://192.0.2.1:8000/blob 2>"$tmp/wget.log" ||
@@ -67,6 +71,7 @@ got=$(sha256sum <"$tmp/wget.out" | cut -d' ' -f1)
 [[ $got == "$want" ]] || lab_fail "wget: SHA-256 differs ($(stat -c %s "$tmp/wget.out") bytes received)"
 echo "ok: wget fetched $mb MB in $((SECONDS - t0)) s, SHA-256 equal" >&2
 check_capture "$tmp/wget.pcap" wget
+fi
 
 # A 404 is an HTTP answer (curl --fail: 22); a closed port is refused (7).
 rc=0
