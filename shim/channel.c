@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "api.h"
 #include "channel.h"
 #include "ctl.h"
 #include "shim.h"
@@ -272,6 +273,41 @@ int shim_call(struct ctl_msg *msg, const int *fds, unsigned nfds, int timeout_ms
         channel_drop(ch);
     SHIM_RESTORE_ERRNO;
     return rc;
+}
+
+/* Moves the stack this process runs into a continuation process (DESIGN
+ * §3 Lifetime); this process then uses it like any joiner. */
+void shim_stack_handover(void)
+{
+    struct toysock *ts = atomic_load(&stack_handle);
+    if (ts == NULL || !atomic_load(&stack_is_owner))
+        return;
+    shim_internal++;
+    int rc = api_handover(ts);
+    shim_internal--;
+    if (rc == 0)
+        atomic_store(&stack_is_owner, false);
+}
+
+/* At exit: a stack that sockets, unfinished connections or other
+ * processes still need lives on in a continuation process, so the program
+ * exits at once and nothing is cut short; an idle one just stops. */
+void shim_stack_exit(void)
+{
+    struct toysock *ts = atomic_load(&stack_handle);
+    if (ts == NULL || !atomic_load(&stack_is_owner))
+        return;
+    shim_internal++;
+    bool needed = api_needed_after_exit(ts);
+    shim_internal--;
+    if (needed) {
+        shim_stack_handover();
+        if (!atomic_load(&stack_is_owner)) {
+            atomic_store(&exiting, true);
+            return;
+        }
+    }
+    shim_stack_shutdown();
 }
 
 void shim_stack_shutdown(void)

@@ -33,6 +33,8 @@ bool shim_loopback_stack(void);
 /* At exit, in the owner: stops the stack, which first delivers what is
  * still queued (bounded); later calls fail with ENETDOWN. */
 void shim_stack_shutdown(void);
+void shim_stack_handover(void);
+void shim_stack_exit(void);
 
 /* In a forked child: forget the parent's channels and stack. */
 void shim_channel_after_fork(void);

@@ -279,7 +279,9 @@ int shim_fd_hide(int fd)
     /* The stack's own rule (raises a soft RLIMIT_NOFILE below 1024 when
      * the hard limit allows; keeps the number, still hidden, otherwise). */
     int errno_saved = errno;
-    int high = fdreg_take(fd);
+    /* A client fd: it stays when the stack moves to a continuation
+     * process (the channels then talk to it there). */
+    int high = fdreg_take_client(fd);
     errno = errno_saved;
     return high;
 }

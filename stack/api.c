@@ -97,11 +97,15 @@ bool api_in_handover(void)
     return loop_in_handover();
 }
 
-bool api_stack_busy(const struct toysock *ts)
+bool api_needed_after_exit(struct toysock *ts)
 {
-    /* Read from another thread without a lock: an estimate, used only to
-     * decide whether exit should hand the stack over. */
-    return ts != NULL && !ts->joined && stack_has_work(ts->stack);
+    if (ts == NULL || ts->joined)
+        return false;
+    struct ctl_msg msg = {.op = CTL_OP_USAGE};
+    if (api_call(ts, &msg, NULL, 0) < 0)
+        return false;
+    return msg.u.usage.live_sockets > 0 || msg.u.usage.unfinished > 0 ||
+           msg.u.usage.foreign_clients > 0;
 }
 
 static int open_log(const struct toysock_config *cfg, char *err, size_t errlen)

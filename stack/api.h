@@ -25,7 +25,9 @@ bool api_owns_stack(const struct toysock *ts);
 /* True in the thread forking a continuation: atfork handlers must do
  * nothing there. */
 bool api_in_handover(void);
-/* True while the stack in this process still has data to deliver. */
-bool api_stack_busy(const struct toysock *ts);
+/* At exit: true when the stack in this process must live on in a
+ * continuation (sockets still open, connections unfinished, or other
+ * processes using it), false when it can simply stop. */
+bool api_needed_after_exit(struct toysock *ts);
 
 #endif

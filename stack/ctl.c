@@ -17,6 +17,7 @@
 #include "icmp.h"
 #include "loop.h"
 #include "sock.h"
+#include "tcp.h"
 #include "stack.h"
 
 #define CTL_MAX_CLIENTS 256
@@ -26,6 +27,7 @@ struct ctl_client {
     struct ctl_state *ctl;
     bool in_use;
     uint32_t generation;
+    pid_t pid; /* the client's process (SO_PEERCRED) */
 };
 
 struct ctl_state {
@@ -152,6 +154,15 @@ static void handle_request(struct ctl_client *client, struct ctl_msg *msg, int *
                                            .prefix_len = stack->cfg.prefix_len,
                                            .pid = getpid()};
         break;
+    case CTL_OP_USAGE: {
+        unsigned foreign = 0;
+        for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
+            foreign += client->ctl->clients[i].in_use && client->ctl->clients[i].pid != getpid();
+        reply.u.usage = (struct ctl_usage){.live_sockets = sock_live_count(stack),
+                                           .unfinished = tcp_unfinished_count(stack),
+                                           .foreign_clients = foreign};
+        break;
+    }
     case CTL_OP_SOCK_BIND:
     case CTL_OP_SOCK_LISTEN:
     case CTL_OP_SOCK_CONNECT:
@@ -269,6 +280,7 @@ static void on_listen(struct loop *loop, struct loop_watch *watch, uint32_t even
             continue;
         }
         client->in_use = true;
+        client->pid = cred.pid;
         client->watch.fd = fd;
         client->watch.fn = on_client;
         if (loop_watch_add(loop, &client->watch, EPOLLIN) < 0) {

@@ -23,6 +23,7 @@ enum ctl_op {
     CTL_OP_SOCK_SETOPT,  /* fds: program end */
     CTL_OP_SOCK_GETOPT,  /* fds: program end */
     CTL_OP_HELLO,        /* a joiner asks for the stack's configuration */
+    CTL_OP_USAGE,        /* who still needs the stack (exit: hand over or stop) */
 };
 
 /* Request flags. */
@@ -112,6 +113,12 @@ struct ctl_hello {
     int32_t pid; /* the process whose thread runs the stack */
 };
 
+struct ctl_usage {
+    uint32_t live_sockets;    /* bridges still open */
+    uint32_t unfinished;      /* TCP connections with work left */
+    uint32_t foreign_clients; /* channels from other processes */
+};
+
 struct ctl_msg {
     uint32_t op;
     uint32_t id;
@@ -123,6 +130,7 @@ struct ctl_msg {
         struct ctl_sock sock;
         struct ctl_opt opt;
         struct ctl_hello hello;
+        struct ctl_usage usage;
     } u;
 };
 

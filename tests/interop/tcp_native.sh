@@ -17,7 +17,10 @@ command -v nc >/dev/null || lab_fail "netcat-openbsd (nc) is not installed"
 
 lab_up "$(lab_unique_name tcp)"
 tmp=$(mktemp -d /tmp/toysock-tcp.XXXXXX)
-lab_on_exit 'pkill -P $$ sleep 2>/dev/null; rm -rf "$tmp"'
+lab_on_exit 'rm -rf "$tmp"'
+# A stdin that never ends and never blocks: a fifo we hold open both ways.
+mkfifo "$tmp/hold"
+exec 7<>"$tmp/hold"
 export TOYSOCK_DRIVER=tap TOYSOCK_IFACE=tap0 TOYSOCK_ADDR=192.0.2.2/24 TOYSOCK_GATEWAY=192.0.2.1
 
 make_data() { # make_data FILE MB
@@ -56,8 +59,7 @@ client_receives() { # client_receives FILE PORT [IMPAIR]
   wait_peer_listen "$port"
   # stdin stays open: the kernel side ends the exchange.
   TOYSOCK_IMPAIR=$impair lab_app timeout 600 "$tcp_cat" -v connect 192.0.2.1 "$port" \
-    < <(exec sleep 600 2>/dev/null) >"$tmp/recv" 2>"$tmp/client.err" || { cat "$tmp/client.err" >&2; lab_fail "tcp_cat connect failed"; }
-  kill "$!" 2>/dev/null || true # the stdin holder
+    <&7 >"$tmp/recv" 2>"$tmp/client.err" || { cat "$tmp/client.err" >&2; lab_fail "tcp_cat connect failed"; }
   wait "$peer" || true
   [[ $(sha "$tmp/recv") == $(sha "$file") ]] || lab_fail "kernel->client: data differs ($(stat -c %s "$tmp/recv") bytes received)"
   cat "$tmp/client.err" >&2
@@ -67,12 +69,11 @@ client_receives() { # client_receives FILE PORT [IMPAIR]
 server_receives() { # server_receives FILE PORT [IMPAIR]
   local file=$1 port=$2 impair=${3-}
   TOYSOCK_IMPAIR=$impair "$LAB_CMD" exec "$LAB_NAME" -- timeout 600 "$tcp_cat" -v listen "$port" \
-    < <(exec sleep 600 2>/dev/null) >"$tmp/recv" 2>"$tmp/server.err" &
+    <&7 >"$tmp/recv" 2>"$tmp/server.err" &
   local server=$!
   wait_for_line "$tmp/server.err" 'listening' 30 "$server"
   lab_peer timeout 600 nc -N 192.0.2.2 "$port" <"$file" >/dev/null || lab_fail "kernel client failed"
   wait "$server" || { cat "$tmp/server.err" >&2; lab_fail "tcp_cat listen failed"; }
-  pkill -f "^sleep 600$" -P $$ 2>/dev/null || true
   [[ $(sha "$tmp/recv") == $(sha "$file") ]] || lab_fail "kernel->server: data differs"
   cat "$tmp/server.err" >&2
 }
@@ -131,7 +132,7 @@ c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.cl
 ' &
 peer=$!
 wait_peer_listen 5997
-out=$(lab_app timeout 60 "$tcp_cat" connect 192.0.2.1 5997 < <(exec sleep 5 2>/dev/null) 2>&1 >/dev/null) && lab_fail "a reset connection ended cleanly"
+out=$(lab_app timeout 60 "$tcp_cat" connect 192.0.2.1 5997 <&7 2>&1 >/dev/null) && lab_fail "a reset connection ended cleanly"
 wait "$peer" || true
 [[ $out == *"reset by peer"* ]] || lab_fail "reset: expected 'Connection reset by peer', got: $out"
 echo "PASS: TCP native API against the kernel" >&2
