@@ -264,7 +264,7 @@ static int impair_parse_item(char *item, struct impair_params *p, unsigned *seen
     }
     *eq = '\0';
     const char *name = item;
-    const char *value = eq + 1;
+    char *value = eq + 1;
     unsigned k;
     for (k = 0; k < IMPAIR_KEY_COUNT; k++)
         if (strcmp(name, impair_keys[k].name) == 0)
@@ -290,6 +290,10 @@ static int impair_parse_item(char *item, struct impair_params *p, unsigned *seen
     } else if (key->kind == IMPAIR_MILLIS) {
         decimals = IMPAIR_MS_DECIMALS;
         max = (uint64_t)IMPAIR_MAX_DELAY_MS * 1000;
+        /* Milliseconds either way: "delay=5" or "delay=5ms". */
+        size_t len = strlen(value);
+        if (len > 2 && strcmp(value + len - 2, "ms") == 0)
+            value[len - 2] = '\0';
     }
     uint64_t v = 0;
     const char *junk;

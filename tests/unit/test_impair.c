@@ -172,6 +172,7 @@ static void test_parse_good(void **state)
         "seed=18446744073709551615",
         "loss=2,",
         "dup=3,,reorder=4",
+        "delay=5ms,jitter=1ms", /* the spelling */
     };
     struct stack *st = stack_create(NULL, 1);
     assert_non_null(st);
