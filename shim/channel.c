@@ -171,22 +171,10 @@ static void stack_lost(void)
 
 static int send_request(int fd, const struct ctl_msg *msg, const int *fds, unsigned nfds)
 {
-    struct iovec iov = {.iov_base = (void *)msg, .iov_len = sizeof(*msg)};
-    union {
-        char buf[CMSG_SPACE(CTL_MAX_FDS * sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    memset(&control, 0, sizeof(control));
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfds > 0) {
-        mh.msg_control = control.buf;
-        mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-        memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-    }
+    struct msghdr mh;
+    struct iovec iov;
+    union ctl_control control;
+    ctl_msghdr_for_request(&mh, &iov, &control, msg, fds, nfds);
     long n = sys_sendmsg(fd, &mh, MSG_NOSIGNAL);
     return n < 0 ? (int)n : 0;
 }

@@ -601,11 +601,7 @@ static int accept_impl(int fd, struct sockaddr *sa, socklen_t *alen, int flags, 
     ssize_t n = REAL(recvmsg)(fd, &mh, (flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0);
     if (n < 0)
         return -1; /* EAGAIN, EINTR, ETIMEDOUT (SO_RCVTIMEO) as the kernel gives */
-    int nfd = -1;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len >= CMSG_LEN(sizeof(int)))
-            memcpy(&nfd, CMSG_DATA(cm), sizeof(int));
+    int nfd = ctl_msghdr_take_fd(&mh);
     if (n == 0 && nfd < 0) {
         errno = EINVAL; /* the listener was shut down */
         return -1;

@@ -66,11 +66,12 @@ int toysock_tcp_accept(struct toysock *ts, int listen_fd, uint32_t *peer_addr,
         return -errno;
     if (n == 0)
         return -EINVAL; /* the listener was shut down */
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    if (cm == NULL || cm->cmsg_type != SCM_RIGHTS || (size_t)n != sizeof(hdr))
+    int fd = ctl_msghdr_take_fd(&mh);
+    if (fd < 0 || (size_t)n != sizeof(hdr)) {
+        if (fd >= 0)
+            close(fd);
         return -EPROTO;
-    int fd;
-    memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+    }
     if (peer_addr)
         *peer_addr = hdr.remote.addr;
     if (peer_port)

@@ -7,6 +7,7 @@
 #define TOYSOCK_CTL_PROTO_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define CTL_MAX_STATS 160
 
@@ -135,6 +136,20 @@ struct ctl_msg {
 };
 
 #define CTL_MAX_FDS 2
+
+/* Room for the SCM_RIGHTS of one request. */
+union ctl_control {
+    char buf[CMSG_SPACE(CTL_MAX_FDS * sizeof(int))];
+    struct cmsghdr align;
+};
+
+/* Prepares mh (with iov and control, which the caller keeps alive) to send
+ * msg with nfds fds beside it; the caller sends it with its own sendmsg. */
+void ctl_msghdr_for_request(struct msghdr *mh, struct iovec *iov, union ctl_control *control,
+                            const struct ctl_msg *msg, const int *fds, unsigned nfds);
+/* The fd that came with a received message (the first SCM_RIGHTS fd; any
+ * others are closed), or -1. */
+int ctl_msghdr_take_fd(struct msghdr *mh);
 
 /* The abstract socket name (leading NUL) of the control listener for a
  * link: derived from the network namespace and the interface, so it is
