@@ -15,114 +15,25 @@
 #include <cmocka.h>
 
 #include "arp.h"
-#include "driver.h"
 #include "icmp.h"
 #include "ipv4.h"
 #include "netif.h"
+#include "rig.h"
 #include "stack.h"
 #include "wire/wire.h"
 
-#define OUR_IP 0xc0000202u  /* 192.0.2.2 */
-#define PEER_IP 0xc0000201u /* 192.0.2.1, also the gateway */
 #define HOST_IP 0xc000020au /* 192.0.2.10 */
-#define T0 1000000ull
 
-static const uint8_t our_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
-static const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 static const uint8_t host_mac[6] = {0x02, 0xaa, 0, 0, 0, 0x0a};
 static const uint8_t other_mac[6] = {0x02, 0xbb, 0, 0, 0, 0x0b};
-static const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-static const uint8_t zero_mac[6];
-
-struct rig {
-    struct stack *s;  /* the stack under test */
-    struct stack *p;  /* the far end of the wire; never run */
-    struct netif *n;  /* s's interface */
-    struct netif *pn; /* where s's frames arrive */
-    uint64_t now;
-};
-
-static struct rig *rig_new(uint32_t gateway)
-{
-    struct rig *r = calloc(1, sizeof(*r));
-    assert_non_null(r);
-    r->s = stack_create(NULL, 101);
-    r->p = stack_create(NULL, 102);
-    assert_non_null(r->s);
-    assert_non_null(r->p);
-    r->s->log_fd = -1;
-    r->p->log_fd = -1;
-    assert_int_equal(vwire_open_pair(r->s, r->p, &r->n, &r->pn), 0);
-    assert_int_equal(stack_configure_netif(r->s, r->n, OUR_IP, 24, gateway), 0);
-    assert_memory_equal(r->n->mac, our_mac, 6);
-    assert_memory_equal(r->pn->mac, peer_mac, 6);
-    r->now = T0;
-    stack_run(r->s, r->now);
-    return r;
-}
 
 static int setup(void **state)
 {
-    *state = rig_new(PEER_IP);
+    struct rig *r = rig_create(101, 102, RIG_PEER_IP, 0);
+    assert_memory_equal(r->n->mac, rig_our_mac, 6);
+    assert_memory_equal(r->pn->mac, rig_peer_mac, 6);
+    *state = r;
     return 0;
-}
-
-static int teardown(void **state)
-{
-    struct rig *r = *state;
-    stack_destroy(r->s);
-    stack_destroy(r->p);
-    free(r);
-    return 0;
-}
-
-static void rig_run(struct rig *r, uint64_t now)
-{
-    r->now = now;
-    stack_run(r->s, now);
-}
-
-/* Delivers a copy of exactly len bytes, so ASan sees any overread. */
-static void rig_deliver(struct rig *r, const uint8_t *frame, size_t len)
-{
-    uint8_t *copy = malloc(len ? len : 1);
-    assert_non_null(copy);
-    memcpy(copy, frame, len);
-    netif_deliver(r->n, copy, len);
-    free(copy);
-}
-
-static uint8_t rx[STACK_RX_BUF];
-
-/* The next frame the stack sent, or 0. */
-static size_t rig_recv(struct rig *r)
-{
-    ssize_t n = r->pn->ops->recv(r->pn, rx, sizeof(rx));
-    assert_true(n >= 0);
-    return (size_t)n;
-}
-
-static unsigned rig_drain(struct rig *r)
-{
-    unsigned n = 0;
-    while (rig_recv(r) > 0)
-        n++;
-    return n;
-}
-
-static void send_arp(struct rig *r, const uint8_t eth_dst[6], uint16_t op, const uint8_t sha[6],
-                     uint32_t spa, const uint8_t tha[6], uint32_t tpa)
-{
-    uint8_t f[ETHER_HDR_LEN + ARP_PKT_LEN];
-    struct ether_repr eth = {.ethertype = ETHERTYPE_ARP};
-    memcpy(eth.dst, eth_dst, 6);
-    memcpy(eth.src, sha, 6);
-    ether_emit(&eth, f);
-    struct arp_repr arp = {.op = op, .spa = spa, .tpa = tpa};
-    memcpy(arp.sha, sha, 6);
-    memcpy(arp.tha, tha, 6);
-    arp_emit(&arp, f + ETHER_HDR_LEN);
-    rig_deliver(r, f, sizeof(f));
 }
 
 /* Reads the next frame and requires it to be ARP. */
@@ -130,9 +41,9 @@ static void expect_arp(struct rig *r, struct ether_repr *eth, struct arp_repr *a
 {
     size_t len = rig_recv(r);
     assert_true(len >= ETHER_HDR_LEN + ARP_PKT_LEN);
-    assert_int_equal(ether_parse(rx, len, eth), WIRE_OK);
+    assert_int_equal(ether_parse(rig_rx, len, eth), WIRE_OK);
     assert_int_equal(eth->ethertype, ETHERTYPE_ARP);
-    assert_int_equal(arp_parse(rx + ETHER_HDR_LEN, len - ETHER_HDR_LEN, arp), WIRE_OK);
+    assert_int_equal(arp_parse(rig_rx + ETHER_HDR_LEN, len - ETHER_HDR_LEN, arp), WIRE_OK);
 }
 
 /* A broadcast request from us for ip. */
@@ -142,25 +53,12 @@ static void expect_request(struct rig *r, uint32_t ip, const uint8_t eth_dst[6])
     struct arp_repr arp;
     expect_arp(r, &eth, &arp);
     assert_memory_equal(eth.dst, eth_dst, 6);
-    assert_memory_equal(eth.src, our_mac, 6);
+    assert_memory_equal(eth.src, rig_our_mac, 6);
     assert_int_equal(arp.op, ARP_OP_REQUEST);
-    assert_memory_equal(arp.sha, our_mac, 6);
-    assert_int_equal(arp.spa, OUR_IP);
-    assert_memory_equal(arp.tha, zero_mac, 6);
+    assert_memory_equal(arp.sha, rig_our_mac, 6);
+    assert_int_equal(arp.spa, RIG_OUR_IP);
+    assert_memory_equal(arp.tha, rig_zero_mac, 6);
     assert_int_equal(arp.tpa, ip);
-}
-
-/* Reads the next frame and requires an IPv4 datagram to eth_dst. */
-static void expect_ipv4(struct rig *r, const uint8_t eth_dst[6], struct ipv4_repr *ip)
-{
-    size_t len = rig_recv(r);
-    assert_true(len > ETHER_HDR_LEN);
-    struct ether_repr eth;
-    assert_int_equal(ether_parse(rx, len, &eth), WIRE_OK);
-    assert_int_equal(eth.ethertype, ETHERTYPE_IPV4);
-    assert_memory_equal(eth.dst, eth_dst, 6);
-    assert_memory_equal(eth.src, our_mac, 6);
-    assert_int_equal(ipv4_parse(rx + ETHER_HDR_LEN, len - ETHER_HDR_LEN, ip), WIRE_OK);
 }
 
 static bool cached(struct rig *r, uint32_t ip, const uint8_t mac[6])
@@ -202,15 +100,15 @@ static void start_echo(struct rig *r, uint32_t dst, uint16_t seq, size_t len, ui
 static void test_answers_request(void **state)
 {
     struct rig *r = *state;
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, zero_mac, OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, rig_zero_mac, RIG_OUR_IP);
     struct ether_repr eth;
     struct arp_repr arp;
     expect_arp(r, &eth, &arp);
     assert_memory_equal(eth.dst, host_mac, 6);
-    assert_memory_equal(eth.src, our_mac, 6);
+    assert_memory_equal(eth.src, rig_our_mac, 6);
     assert_int_equal(arp.op, ARP_OP_REPLY);
-    assert_memory_equal(arp.sha, our_mac, 6);
-    assert_int_equal(arp.spa, OUR_IP);
+    assert_memory_equal(arp.sha, rig_our_mac, 6);
+    assert_int_equal(arp.spa, RIG_OUR_IP);
     assert_memory_equal(arp.tha, host_mac, 6);
     assert_int_equal(arp.tpa, HOST_IP);
     assert_int_equal(rig_recv(r), 0);
@@ -224,10 +122,10 @@ static void test_answers_request(void **state)
      * Ethernet minimum (60 bytes) is fine. */
     uint8_t f[60] = {0};
     struct ether_repr e = {.ethertype = ETHERTYPE_ARP};
-    memcpy(e.dst, our_mac, 6);
+    memcpy(e.dst, rig_our_mac, 6);
     memcpy(e.src, other_mac, 6);
     ether_emit(&e, f);
-    struct arp_repr a = {.op = ARP_OP_REQUEST, .spa = 0xc0000214u, .tpa = OUR_IP};
+    struct arp_repr a = {.op = ARP_OP_REQUEST, .spa = 0xc0000214u, .tpa = RIG_OUR_IP};
     memcpy(a.sha, other_mac, 6);
     arp_emit(&a, f + ETHER_HDR_LEN);
     rig_deliver(r, f, sizeof(f));
@@ -240,8 +138,8 @@ static void test_answers_request(void **state)
 static void test_ignores_other_targets(void **state)
 {
     struct rig *r = *state;
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, zero_mac, 0xc0000263u);
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, zero_mac, PEER_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, rig_zero_mac, 0xc0000263u);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, rig_zero_mac, RIG_PEER_IP);
     assert_int_equal(rig_recv(r), 0);
     assert_int_equal(arp_cache_count(r->n->arp), 0);
     assert_int_equal(r->s->stats.arp_drop_not_for_us, 2);
@@ -252,15 +150,15 @@ static void test_no_entry_from_unsolicited_reply(void **state)
 {
     struct rig *r = *state;
     /* To us, broadcast, gratuitous (spa == tpa), and for someone else. */
-    send_arp(r, our_mac, ARP_OP_REPLY, host_mac, HOST_IP, our_mac, OUR_IP);
-    send_arp(r, bcast_mac, ARP_OP_REPLY, host_mac, HOST_IP, bcast_mac, HOST_IP);
-    send_arp(r, bcast_mac, ARP_OP_REPLY, peer_mac, PEER_IP, other_mac, 0xc0000263u);
+    rig_send_arp(r, rig_our_mac, ARP_OP_REPLY, host_mac, HOST_IP, rig_our_mac, RIG_OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REPLY, host_mac, HOST_IP, rig_bcast_mac, HOST_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REPLY, rig_peer_mac, RIG_PEER_IP, other_mac, 0xc0000263u);
     assert_int_equal(arp_cache_count(r->n->arp), 0);
     assert_false(cached(r, HOST_IP, NULL));
     assert_int_equal(r->s->stats.arp_drop_unsolicited, 3);
     assert_int_equal(rig_recv(r), 0);
     /* A gratuitous request from an unknown host creates nothing either. */
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, zero_mac, HOST_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, rig_zero_mac, HOST_IP);
     assert_int_equal(arp_cache_count(r->n->arp), 0);
     assert_int_equal(rig_recv(r), 0);
 }
@@ -268,18 +166,18 @@ static void test_no_entry_from_unsolicited_reply(void **state)
 static void test_merge_updates_entry(void **state)
 {
     struct rig *r = *state;
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, zero_mac, OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, rig_zero_mac, RIG_OUR_IP);
     assert_int_equal(rig_drain(r), 1);
     assert_true(cached(r, HOST_IP, host_mac));
     /* A gratuitous request with a new MAC updates it (not for us: no reply). */
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, other_mac, HOST_IP, zero_mac, HOST_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, other_mac, HOST_IP, rig_zero_mac, HOST_IP);
     assert_true(cached(r, HOST_IP, other_mac));
     assert_int_equal(rig_recv(r), 0);
     /* So does a reply meant for someone else. */
-    send_arp(r, bcast_mac, ARP_OP_REPLY, host_mac, HOST_IP, peer_mac, PEER_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REPLY, host_mac, HOST_IP, rig_peer_mac, RIG_PEER_IP);
     assert_true(cached(r, HOST_IP, host_mac));
     /* And a request for us with a new MAC: updated, and answered there. */
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, other_mac, HOST_IP, zero_mac, OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, other_mac, HOST_IP, rig_zero_mac, RIG_OUR_IP);
     assert_true(cached(r, HOST_IP, other_mac));
     struct ether_repr eth;
     struct arp_repr arp;
@@ -288,11 +186,11 @@ static void test_merge_updates_entry(void **state)
     assert_memory_equal(arp.tha, other_mac, 6);
     assert_int_equal(arp_cache_count(r->n->arp), 1);
     /* The update is a confirmation: the entry lives ARP_EXPIRE_US from it. */
-    rig_run(r, T0 + ARP_EXPIRE_US / 2);
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, other_mac, HOST_IP, zero_mac, HOST_IP);
-    rig_run(r, T0 + ARP_EXPIRE_US + 1);
+    rig_run(r, RIG_T0 + ARP_EXPIRE_US / 2);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, other_mac, HOST_IP, rig_zero_mac, HOST_IP);
+    rig_run(r, RIG_T0 + ARP_EXPIRE_US + 1);
     assert_true(cached(r, HOST_IP, other_mac));
-    rig_run(r, T0 + ARP_EXPIRE_US / 2 + ARP_EXPIRE_US);
+    rig_run(r, RIG_T0 + ARP_EXPIRE_US / 2 + ARP_EXPIRE_US);
     assert_false(cached(r, HOST_IP, NULL));
 }
 
@@ -301,27 +199,28 @@ static void test_rejects_bad_senders(void **state)
     struct rig *r = *state;
     static const uint8_t mcast[6] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01};
     static const uint8_t odd_group[6] = {0x03, 0x11, 0x22, 0x33, 0x44, 0x55};
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, mcast, HOST_IP, zero_mac, OUR_IP);
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, odd_group, HOST_IP, zero_mac, OUR_IP);
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, bcast_mac, HOST_IP, zero_mac, OUR_IP);
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, zero_mac, HOST_IP, zero_mac, OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, mcast, HOST_IP, rig_zero_mac, RIG_OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, odd_group, HOST_IP, rig_zero_mac, RIG_OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, rig_bcast_mac, HOST_IP, rig_zero_mac,
+                 RIG_OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, rig_zero_mac, HOST_IP, rig_zero_mac, RIG_OUR_IP);
     /* Our own address as the sender: a conflict or a spoof. */
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, host_mac, OUR_IP, zero_mac, OUR_IP);
-    send_arp(r, bcast_mac, ARP_OP_REPLY, host_mac, OUR_IP, our_mac, OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, host_mac, RIG_OUR_IP, rig_zero_mac, RIG_OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REPLY, host_mac, RIG_OUR_IP, rig_our_mac, RIG_OUR_IP);
     /* Multicast, class E and limited-broadcast sender addresses. */
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, host_mac, 0xe0000001u, zero_mac, OUR_IP);
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, host_mac, 0xf0000001u, zero_mac, OUR_IP);
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, host_mac, 0xffffffffu, zero_mac, OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, host_mac, 0xe0000001u, rig_zero_mac, RIG_OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, host_mac, 0xf0000001u, rig_zero_mac, RIG_OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, host_mac, 0xffffffffu, rig_zero_mac, RIG_OUR_IP);
     assert_int_equal(r->s->stats.arp_drop_bad_sender, 9);
     assert_int_equal(rig_recv(r), 0);
     assert_int_equal(arp_cache_count(r->n->arp), 0);
-    assert_false(cached(r, OUR_IP, NULL));
+    assert_false(cached(r, RIG_OUR_IP, NULL));
 
     /* Nor may a bad sender overwrite an entry we hold. */
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, zero_mac, OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, host_mac, HOST_IP, rig_zero_mac, RIG_OUR_IP);
     assert_int_equal(rig_drain(r), 1);
-    send_arp(r, bcast_mac, ARP_OP_REPLY, mcast, HOST_IP, our_mac, OUR_IP);
-    send_arp(r, bcast_mac, ARP_OP_REPLY, zero_mac, HOST_IP, our_mac, OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REPLY, mcast, HOST_IP, rig_our_mac, RIG_OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REPLY, rig_zero_mac, HOST_IP, rig_our_mac, RIG_OUR_IP);
     assert_true(cached(r, HOST_IP, host_mac));
 }
 
@@ -330,10 +229,10 @@ static void test_malformed(void **state)
     struct rig *r = *state;
     uint8_t f[ETHER_HDR_LEN + ARP_PKT_LEN];
     struct ether_repr eth = {.ethertype = ETHERTYPE_ARP};
-    memcpy(eth.dst, bcast_mac, 6);
+    memcpy(eth.dst, rig_bcast_mac, 6);
     memcpy(eth.src, host_mac, 6);
     ether_emit(&eth, f);
-    struct arp_repr arp = {.op = ARP_OP_REQUEST, .spa = HOST_IP, .tpa = OUR_IP};
+    struct arp_repr arp = {.op = ARP_OP_REQUEST, .spa = HOST_IP, .tpa = RIG_OUR_IP};
     memcpy(arp.sha, host_mac, 6);
     arp_emit(&arp, f + ETHER_HDR_LEN);
     /* Every truncation of the ARP part. */
@@ -361,13 +260,13 @@ static void test_probe_answered_not_learned(void **state)
 {
     struct rig *r = *state;
     /* RFC 5227 probe: sender address 0. Answer it, learn nothing. */
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, host_mac, 0, zero_mac, OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, host_mac, 0, rig_zero_mac, RIG_OUR_IP);
     struct ether_repr eth;
     struct arp_repr arp;
     expect_arp(r, &eth, &arp);
     assert_int_equal(arp.op, ARP_OP_REPLY);
     assert_memory_equal(eth.dst, host_mac, 6);
-    assert_int_equal(arp.spa, OUR_IP);
+    assert_int_equal(arp.spa, RIG_OUR_IP);
     assert_int_equal(arp_cache_count(r->n->arp), 0);
 }
 
@@ -377,27 +276,27 @@ static void test_resolution(void **state)
 {
     struct rig *r = *state;
     echo_reset();
-    start_echo(r, PEER_IP, 1, 56, 0);
+    start_echo(r, RIG_PEER_IP, 1, 56, 0);
     /* A broadcast request first, and nothing else. */
-    expect_request(r, PEER_IP, bcast_mac);
+    expect_request(r, RIG_PEER_IP, rig_bcast_mac);
     assert_int_equal(rig_recv(r), 0);
     assert_int_equal(arp_cache_count(r->n->arp), 1); /* pending */
-    assert_false(cached(r, PEER_IP, NULL));
+    assert_false(cached(r, RIG_PEER_IP, NULL));
     /* A second datagram meanwhile does not send a second request. */
-    start_echo(r, PEER_IP, 2, 56, 1);
+    start_echo(r, RIG_PEER_IP, 2, 56, 1);
     assert_int_equal(rig_recv(r), 0);
 
-    send_arp(r, our_mac, ARP_OP_REPLY, peer_mac, PEER_IP, our_mac, OUR_IP);
-    assert_true(cached(r, PEER_IP, peer_mac));
+    rig_send_arp(r, rig_our_mac, ARP_OP_REPLY, rig_peer_mac, RIG_PEER_IP, rig_our_mac, RIG_OUR_IP);
+    assert_true(cached(r, RIG_PEER_IP, rig_peer_mac));
     /* The queued datagrams leave in order, to the resolved MAC. */
     for (uint16_t seq = 1; seq <= 2; seq++) {
         struct ipv4_repr ip;
-        expect_ipv4(r, peer_mac, &ip);
+        rig_expect_ipv4(r, rig_peer_mac, &ip);
         assert_int_equal(ip.proto, IP_PROTO_ICMP);
-        assert_int_equal(ip.src, OUR_IP);
-        assert_int_equal(ip.dst, PEER_IP);
+        assert_int_equal(ip.src, RIG_OUR_IP);
+        assert_int_equal(ip.dst, RIG_PEER_IP);
         struct icmp_repr icmp;
-        assert_int_equal(icmp_parse(rx + ETHER_HDR_LEN + ip.hdr_len, ip.total_len - ip.hdr_len,
+        assert_int_equal(icmp_parse(rig_rx + ETHER_HDR_LEN + ip.hdr_len, ip.total_len - ip.hdr_len,
                                     &icmp),
                          WIRE_OK);
         assert_int_equal(icmp.type, ICMP_ECHO_REQUEST);
@@ -405,13 +304,13 @@ static void test_resolution(void **state)
     }
     assert_int_equal(rig_recv(r), 0);
     /* Now resolved: the next datagram goes at once. */
-    start_echo(r, PEER_IP, 3, 56, 2);
+    start_echo(r, RIG_PEER_IP, 3, 56, 2);
     struct ipv4_repr ip;
-    expect_ipv4(r, peer_mac, &ip);
+    rig_expect_ipv4(r, rig_peer_mac, &ip);
     assert_int_equal(rig_recv(r), 0);
     assert_int_equal(r->s->stats.arp_tx_request, 1);
     /* The retry timer is gone: no request later. */
-    rig_run(r, T0 + 5 * ARP_RETRY_US);
+    rig_run(r, RIG_T0 + 5 * ARP_RETRY_US);
     assert_int_equal(rig_recv(r), 0);
 }
 
@@ -421,16 +320,16 @@ static void test_queue_per_entry_bound(void **state)
     echo_reset();
     unsigned n = ARP_QUEUE_PER_ENTRY + 3;
     for (unsigned i = 0; i < n; i++)
-        start_echo(r, PEER_IP, (uint16_t)i, 32, i);
-    expect_request(r, PEER_IP, bcast_mac);
+        start_echo(r, RIG_PEER_IP, (uint16_t)i, 32, i);
+    expect_request(r, RIG_PEER_IP, rig_bcast_mac);
     assert_int_equal(r->s->stats.arp_queue_drop_full, 3);
-    send_arp(r, our_mac, ARP_OP_REPLY, peer_mac, PEER_IP, our_mac, OUR_IP);
+    rig_send_arp(r, rig_our_mac, ARP_OP_REPLY, rig_peer_mac, RIG_PEER_IP, rig_our_mac, RIG_OUR_IP);
     /* The oldest gave way: the last ARP_QUEUE_PER_ENTRY leave, in order. */
     for (unsigned i = n - ARP_QUEUE_PER_ENTRY; i < n; i++) {
         struct ipv4_repr ip;
-        expect_ipv4(r, peer_mac, &ip);
+        rig_expect_ipv4(r, rig_peer_mac, &ip);
         struct icmp_repr icmp;
-        assert_int_equal(icmp_parse(rx + ETHER_HDR_LEN + ip.hdr_len, ip.total_len - ip.hdr_len,
+        assert_int_equal(icmp_parse(rig_rx + ETHER_HDR_LEN + ip.hdr_len, ip.total_len - ip.hdr_len,
                                     &icmp),
                          WIRE_OK);
         assert_int_equal(icmp.rest & 0xffff, i);
@@ -446,7 +345,7 @@ static void send_udp(struct rig *r, uint32_t dst, uint16_t port)
     static const uint8_t data[4] = {1, 2, 3, 4};
     struct udp_repr udp = {.src_port = 40000, .dst_port = port, .payload = data,
                            .payload_len = 4};
-    udp_emit_ipv4(&udp, OUR_IP, dst, pkt->data);
+    udp_emit_ipv4(&udp, RIG_OUR_IP, dst, pkt->data);
     assert_int_equal(ipv4_output(r->s, pkt, IP_PROTO_UDP, 0, dst, NULL), 0);
 }
 
@@ -458,7 +357,7 @@ static void test_queue_total_bound(void **state)
         for (unsigned i = 0; i < ARP_QUEUE_PER_ENTRY; i++)
             send_udp(r, 0xc0000264u + h, (uint16_t)(1000 + i));
     for (unsigned h = 0; h < hosts; h++)
-        expect_request(r, 0xc0000264u + h, bcast_mac);
+        expect_request(r, 0xc0000264u + h, rig_bcast_mac);
     assert_int_equal(rig_recv(r), 0);
     /* The last host found the total full: its datagrams were dropped. */
     assert_int_equal(r->s->stats.arp_queue_drop_full, ARP_QUEUE_PER_ENTRY);
@@ -468,7 +367,7 @@ static void test_queue_total_bound(void **state)
     unsigned sent = 0;
     for (unsigned h = 0; h < hosts; h++) {
         uint8_t mac[6] = {0x02, 0xcc, 0, 0, 0, (uint8_t)h};
-        send_arp(r, our_mac, ARP_OP_REPLY, mac, 0xc0000264u + h, our_mac, OUR_IP);
+        rig_send_arp(r, rig_our_mac, ARP_OP_REPLY, mac, 0xc0000264u + h, rig_our_mac, RIG_OUR_IP);
         unsigned frames = rig_drain(r);
         assert_int_equal(frames, h == hosts - 1 ? 0 : ARP_QUEUE_PER_ENTRY);
         sent += frames;
@@ -476,8 +375,8 @@ static void test_queue_total_bound(void **state)
     assert_int_equal(sent, ARP_QUEUE_TOTAL);
     /* The queue space is back: a new host queues again. */
     send_udp(r, 0xc0000201u, 3000);
-    expect_request(r, 0xc0000201u, bcast_mac);
-    send_arp(r, our_mac, ARP_OP_REPLY, peer_mac, PEER_IP, our_mac, OUR_IP);
+    expect_request(r, 0xc0000201u, rig_bcast_mac);
+    rig_send_arp(r, rig_our_mac, ARP_OP_REPLY, rig_peer_mac, RIG_PEER_IP, rig_our_mac, RIG_OUR_IP);
     assert_int_equal(rig_drain(r), 1);
 }
 
@@ -488,20 +387,20 @@ static void test_retries_then_failure(void **state)
     uint32_t nobody = 0xc000024du; /* 192.0.2.77 */
     start_echo(r, nobody, 1, 56, 0);
     start_echo(r, nobody, 2, 8000, 1); /* fragmented: reported once */
-    expect_request(r, nobody, bcast_mac);
+    expect_request(r, nobody, rig_bcast_mac);
     assert_int_equal(rig_recv(r), 0);
-    rig_run(r, T0 + ARP_RETRY_US - 1);
+    rig_run(r, RIG_T0 + ARP_RETRY_US - 1);
     assert_int_equal(rig_recv(r), 0);
-    rig_run(r, T0 + ARP_RETRY_US);
-    expect_request(r, nobody, bcast_mac);
-    rig_run(r, T0 + 2 * ARP_RETRY_US - 1);
+    rig_run(r, RIG_T0 + ARP_RETRY_US);
+    expect_request(r, nobody, rig_bcast_mac);
+    rig_run(r, RIG_T0 + 2 * ARP_RETRY_US - 1);
     assert_int_equal(rig_recv(r), 0);
-    rig_run(r, T0 + 2 * ARP_RETRY_US);
-    expect_request(r, nobody, bcast_mac);
+    rig_run(r, RIG_T0 + 2 * ARP_RETRY_US);
+    expect_request(r, nobody, rig_bcast_mac);
     assert_int_equal(echo[0].calls, 0);
-    rig_run(r, T0 + 3 * ARP_RETRY_US - 1);
+    rig_run(r, RIG_T0 + 3 * ARP_RETRY_US - 1);
     assert_int_equal(echo[0].calls, 0);
-    rig_run(r, T0 + 3 * ARP_RETRY_US);
+    rig_run(r, RIG_T0 + 3 * ARP_RETRY_US);
     /* Three requests, then failure: no fourth request, the senders hear
      * EHOSTUNREACH, the entry is gone. */
     assert_int_equal(rig_recv(r), 0);
@@ -513,7 +412,7 @@ static void test_retries_then_failure(void **state)
     assert_int_equal(echo[1].result, -EHOSTUNREACH);
     assert_int_equal(arp_cache_count(r->n->arp), 0);
     /* The echo timeout later reports nothing more. */
-    rig_run(r, T0 + 20000000);
+    rig_run(r, RIG_T0 + 20000000);
     assert_int_equal(echo[0].calls, 1);
     assert_int_equal(echo[1].calls, 1);
     assert_int_equal(rig_recv(r), 0);
@@ -542,14 +441,14 @@ static void test_resend_from_failure_callback(void **state)
                                          echo_retry, i),
                          0);
     for (unsigned i = 1; i <= ARP_RETRIES; i++)
-        rig_run(r, T0 + i * ARP_RETRY_US);
+        rig_run(r, RIG_T0 + i * ARP_RETRY_US);
     /* Each queued datagram failed once; each retry starts a new
      * resolution, which is pending, not failed at once. */
     assert_int_equal(retry_calls, ARP_QUEUE_PER_ENTRY);
     assert_int_equal(arp_cache_count(r->n->arp), 1);
     assert_int_equal(r->s->stats.arp_resolve_failed, 1);
     for (unsigned i = 1; i <= ARP_RETRIES; i++)
-        rig_run(r, T0 + (ARP_RETRIES + i) * ARP_RETRY_US);
+        rig_run(r, RIG_T0 + (ARP_RETRIES + i) * ARP_RETRY_US);
     assert_int_equal(retry_calls, 2 * ARP_QUEUE_PER_ENTRY);
     assert_int_equal(r->s->stats.arp_resolve_failed, 2);
 }
@@ -558,27 +457,28 @@ static void test_resend_from_failure_callback(void **state)
 
 static void learn_peer(struct rig *r)
 {
-    send_arp(r, bcast_mac, ARP_OP_REQUEST, peer_mac, PEER_IP, zero_mac, OUR_IP);
+    rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, rig_peer_mac, RIG_PEER_IP, rig_zero_mac,
+                 RIG_OUR_IP);
     assert_int_equal(rig_drain(r), 1);
-    assert_true(cached(r, PEER_IP, peer_mac));
+    assert_true(cached(r, RIG_PEER_IP, rig_peer_mac));
 }
 
 static void test_expiry(void **state)
 {
     struct rig *r = *state;
     learn_peer(r);
-    rig_run(r, T0 + ARP_EXPIRE_US - 1);
-    assert_true(cached(r, PEER_IP, peer_mac));
-    rig_run(r, T0 + ARP_EXPIRE_US);
-    assert_false(cached(r, PEER_IP, NULL));
+    rig_run(r, RIG_T0 + ARP_EXPIRE_US - 1);
+    assert_true(cached(r, RIG_PEER_IP, rig_peer_mac));
+    rig_run(r, RIG_T0 + ARP_EXPIRE_US);
+    assert_false(cached(r, RIG_PEER_IP, NULL));
     assert_int_equal(arp_cache_count(r->n->arp), 0);
     /* Unused, it was never refreshed. */
     assert_int_equal(r->s->stats.arp_tx_request, 0);
     assert_int_equal(rig_recv(r), 0);
     /* Traffic now resolves it again from scratch. */
     echo_reset();
-    start_echo(r, PEER_IP, 1, 8, 0);
-    expect_request(r, PEER_IP, bcast_mac);
+    start_echo(r, RIG_PEER_IP, 1, 8, 0);
+    expect_request(r, RIG_PEER_IP, rig_bcast_mac);
 }
 
 static void test_refresh_when_in_use(void **state)
@@ -587,31 +487,31 @@ static void test_refresh_when_in_use(void **state)
     echo_reset();
     learn_peer(r);
     /* Within the reachable time: no request. */
-    rig_run(r, T0 + ARP_REACHABLE_US);
-    start_echo(r, PEER_IP, 1, 8, 0);
+    rig_run(r, RIG_T0 + ARP_REACHABLE_US);
+    start_echo(r, RIG_PEER_IP, 1, 8, 0);
     struct ipv4_repr ip;
-    expect_ipv4(r, peer_mac, &ip);
+    rig_expect_ipv4(r, rig_peer_mac, &ip);
     assert_int_equal(rig_recv(r), 0);
     /* Past it: a unicast request to the cached MAC, the datagram still goes
      * at once, and at most one request a second. */
-    rig_run(r, T0 + ARP_REACHABLE_US + 1);
-    start_echo(r, PEER_IP, 2, 8, 1);
-    expect_request(r, PEER_IP, peer_mac);
-    expect_ipv4(r, peer_mac, &ip);
-    start_echo(r, PEER_IP, 3, 8, 2);
-    expect_ipv4(r, peer_mac, &ip);
+    rig_run(r, RIG_T0 + ARP_REACHABLE_US + 1);
+    start_echo(r, RIG_PEER_IP, 2, 8, 1);
+    expect_request(r, RIG_PEER_IP, rig_peer_mac);
+    rig_expect_ipv4(r, rig_peer_mac, &ip);
+    start_echo(r, RIG_PEER_IP, 3, 8, 2);
+    rig_expect_ipv4(r, rig_peer_mac, &ip);
     assert_int_equal(rig_recv(r), 0);
-    rig_run(r, T0 + ARP_REACHABLE_US + 2 + ARP_RETRY_US);
-    start_echo(r, PEER_IP, 4, 8, 3);
-    expect_request(r, PEER_IP, peer_mac);
-    expect_ipv4(r, peer_mac, &ip);
+    rig_run(r, RIG_T0 + ARP_REACHABLE_US + 2 + ARP_RETRY_US);
+    start_echo(r, RIG_PEER_IP, 4, 8, 3);
+    expect_request(r, RIG_PEER_IP, rig_peer_mac);
+    rig_expect_ipv4(r, rig_peer_mac, &ip);
     /* The peer answers: confirmed, it lives on past the first expiry. */
     uint64_t confirmed = r->now;
-    send_arp(r, our_mac, ARP_OP_REPLY, peer_mac, PEER_IP, our_mac, OUR_IP);
-    rig_run(r, T0 + ARP_EXPIRE_US + 1);
-    assert_true(cached(r, PEER_IP, peer_mac));
+    rig_send_arp(r, rig_our_mac, ARP_OP_REPLY, rig_peer_mac, RIG_PEER_IP, rig_our_mac, RIG_OUR_IP);
+    rig_run(r, RIG_T0 + ARP_EXPIRE_US + 1);
+    assert_true(cached(r, RIG_PEER_IP, rig_peer_mac));
     rig_run(r, confirmed + ARP_EXPIRE_US);
-    assert_false(cached(r, PEER_IP, NULL));
+    assert_false(cached(r, RIG_PEER_IP, NULL));
 }
 
 static void test_refresh_unanswered_expires(void **state)
@@ -619,13 +519,13 @@ static void test_refresh_unanswered_expires(void **state)
     struct rig *r = *state;
     echo_reset();
     learn_peer(r);
-    rig_run(r, T0 + ARP_REACHABLE_US + 1);
-    start_echo(r, PEER_IP, 1, 8, 0);
-    expect_request(r, PEER_IP, peer_mac);
+    rig_run(r, RIG_T0 + ARP_REACHABLE_US + 1);
+    start_echo(r, RIG_PEER_IP, 1, 8, 0);
+    expect_request(r, RIG_PEER_IP, rig_peer_mac);
     assert_int_equal(rig_drain(r), 1);
     /* Nobody answers: the entry goes at its expiry, in use or not. */
-    rig_run(r, T0 + ARP_EXPIRE_US);
-    assert_false(cached(r, PEER_IP, NULL));
+    rig_run(r, RIG_T0 + ARP_EXPIRE_US);
+    assert_false(cached(r, RIG_PEER_IP, NULL));
 }
 
 /* ---- announcement ---- */
@@ -637,13 +537,13 @@ static void test_gratuitous_announce(void **state)
     struct ether_repr eth;
     struct arp_repr arp;
     expect_arp(r, &eth, &arp);
-    assert_memory_equal(eth.dst, bcast_mac, 6);
-    assert_memory_equal(eth.src, our_mac, 6);
+    assert_memory_equal(eth.dst, rig_bcast_mac, 6);
+    assert_memory_equal(eth.src, rig_our_mac, 6);
     assert_int_equal(arp.op, ARP_OP_REQUEST);
-    assert_memory_equal(arp.sha, our_mac, 6);
-    assert_int_equal(arp.spa, OUR_IP);
-    assert_int_equal(arp.tpa, OUR_IP);
-    assert_memory_equal(arp.tha, zero_mac, 6);
+    assert_memory_equal(arp.sha, rig_our_mac, 6);
+    assert_int_equal(arp.spa, RIG_OUR_IP);
+    assert_int_equal(arp.tpa, RIG_OUR_IP);
+    assert_memory_equal(arp.tha, rig_zero_mac, 6);
     assert_int_equal(r->s->stats.arp_tx_gratuitous, 1);
     assert_int_equal(rig_recv(r), 0);
     /* No address yet: nothing to announce. */
@@ -660,9 +560,10 @@ static void test_cache_full(void **state)
 {
     struct rig *r = *state;
     for (unsigned i = 0; i < ARP_CACHE_SIZE + 10; i++) {
-        rig_run(r, T0 + i);
+        rig_run(r, RIG_T0 + i);
         uint8_t mac[6] = {0x02, 0xdd, 0, 0, 0, (uint8_t)i};
-        send_arp(r, bcast_mac, ARP_OP_REQUEST, mac, 0xc0000280u + i, zero_mac, OUR_IP);
+        rig_send_arp(r, rig_bcast_mac, ARP_OP_REQUEST, mac, 0xc0000280u + i, rig_zero_mac,
+                     RIG_OUR_IP);
     }
     assert_int_equal(rig_drain(r), ARP_CACHE_SIZE + 10);
     assert_int_equal(arp_cache_count(r->n->arp), ARP_CACHE_SIZE);
@@ -675,7 +576,7 @@ static void test_cache_full(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, rig_teardown)
     const struct CMUnitTest tests[] = {
         T(test_answers_request),
         T(test_ignores_other_targets),

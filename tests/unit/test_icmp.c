@@ -14,108 +14,18 @@
 
 #include <cmocka.h>
 
-#include "driver.h"
 #include "icmp.h"
 #include "ipv4.h"
 #include "netif.h"
-#include "route.h"
+#include "rig.h"
 #include "stack.h"
 #include "wire/be.h"
 #include "wire/wire.h"
 
-#define OUR_IP 0xc0000202u   /* 192.0.2.2 */
-#define PEER_IP 0xc0000201u  /* 192.0.2.1, the gateway */
-#define BCAST_IP 0xc00002ffu /* 192.0.2.255 */
-#define FAR_IP 0xc6336407u   /* 198.51.100.7 */
-#define T0 1000000ull
-
-static const uint8_t our_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
-static const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
-static const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-static const uint8_t zero_mac[6];
-
-struct rig {
-    struct stack *s;  /* the stack under test */
-    struct stack *p;  /* the far end of the wire; never run */
-    struct netif *n;  /* s's interface */
-    struct netif *pn; /* where s's frames arrive */
-    uint64_t now;
-};
-
-static uint8_t rx[STACK_RX_BUF];
-
-static void rig_run(struct rig *r, uint64_t now)
-{
-    r->now = now;
-    stack_run(r->s, now);
-}
-
-static void rig_deliver(struct rig *r, const uint8_t *frame, size_t len)
-{
-    uint8_t *copy = malloc(len ? len : 1);
-    assert_non_null(copy);
-    memcpy(copy, frame, len);
-    netif_deliver(r->n, copy, len);
-    free(copy);
-}
-
-static size_t rig_recv(struct rig *r)
-{
-    ssize_t n = r->pn->ops->recv(r->pn, rx, sizeof(rx));
-    assert_true(n >= 0);
-    return (size_t)n;
-}
-
-static unsigned rig_drain(struct rig *r)
-{
-    unsigned n = 0;
-    while (rig_recv(r) > 0)
-        n++;
-    return n;
-}
-
 static int setup(void **state)
 {
-    struct rig *r = calloc(1, sizeof(*r));
-    assert_non_null(r);
-    r->s = stack_create(NULL, 301);
-    r->p = stack_create(NULL, 302);
-    assert_non_null(r->s);
-    assert_non_null(r->p);
-    r->s->log_fd = -1;
-    r->p->log_fd = -1;
-    assert_int_equal(vwire_open_pair(r->s, r->p, &r->n, &r->pn), 0);
-    assert_int_equal(stack_configure_netif(r->s, r->n, OUR_IP, 24, PEER_IP), 0);
-    /* The loopback interface, as stack_attach_configured makes it. */
-    struct netif *lo = loopback_open(r->s);
-    assert_non_null(lo);
-    netif_set_addr(lo, 0x7f000001u, 8);
-    assert_int_equal(route_add(r->s, 0x7f000000u, 8, 0, lo), 0);
-    r->s->loopback = lo;
-    r->now = T0;
-    rig_run(r, r->now);
     /* The peer's MAC is known (it asked for ours). */
-    uint8_t f[ETHER_HDR_LEN + ARP_PKT_LEN];
-    struct ether_repr eth = {.ethertype = ETHERTYPE_ARP};
-    memcpy(eth.dst, bcast_mac, 6);
-    memcpy(eth.src, peer_mac, 6);
-    ether_emit(&eth, f);
-    struct arp_repr arp = {.op = ARP_OP_REQUEST, .spa = PEER_IP, .tpa = OUR_IP};
-    memcpy(arp.sha, peer_mac, 6);
-    memcpy(arp.tha, zero_mac, 6);
-    arp_emit(&arp, f + ETHER_HDR_LEN);
-    rig_deliver(r, f, sizeof(f));
-    assert_int_equal(rig_drain(r), 1);
-    *state = r;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct rig *r = *state;
-    stack_destroy(r->s);
-    stack_destroy(r->p);
-    free(r);
+    *state = rig_create(301, 302, RIG_PEER_IP, RIG_LOOPBACK | RIG_LEARN_PEER);
     return 0;
 }
 
@@ -127,7 +37,7 @@ static size_t build_icmp_frame(uint8_t *f, const uint8_t eth_dst[6], uint32_t sr
 {
     struct ether_repr eth = {.ethertype = ETHERTYPE_IPV4};
     memcpy(eth.dst, eth_dst, 6);
-    memcpy(eth.src, peer_mac, 6);
+    memcpy(eth.src, rig_peer_mac, 6);
     ether_emit(&eth, f);
     struct ipv4_repr ip = {.hdr_len = IPV4_HDR_MIN,
                            .total_len = (uint16_t)(IPV4_HDR_MIN + ICMP_HDR_LEN + len),
@@ -146,16 +56,9 @@ static size_t build_icmp_frame(uint8_t *f, const uint8_t eth_dst[6], uint32_t sr
 /* Reads the next frame: IPv4 carrying ICMP, to the peer's MAC. */
 static void expect_icmp(struct rig *r, struct ipv4_repr *ip, struct icmp_repr *icmp)
 {
-    size_t n = rig_recv(r);
-    assert_true(n > ETHER_HDR_LEN);
-    struct ether_repr eth;
-    assert_int_equal(ether_parse(rx, n, &eth), WIRE_OK);
-    assert_int_equal(eth.ethertype, ETHERTYPE_IPV4);
-    assert_memory_equal(eth.dst, peer_mac, 6);
-    assert_memory_equal(eth.src, our_mac, 6);
-    assert_int_equal(ipv4_parse(rx + ETHER_HDR_LEN, n - ETHER_HDR_LEN, ip), WIRE_OK);
+    rig_expect_ipv4(r, rig_peer_mac, ip);
     assert_int_equal(ip->proto, IP_PROTO_ICMP);
-    assert_int_equal(icmp_parse(rx + ETHER_HDR_LEN + ip->hdr_len,
+    assert_int_equal(icmp_parse(rig_rx + ETHER_HDR_LEN + ip->hdr_len,
                                 (size_t)ip->total_len - ip->hdr_len, icmp),
                      WIRE_OK);
 }
@@ -190,14 +93,14 @@ static void test_echo_reply_mirrors(void **state)
         for (size_t k = 0; k < lens[i]; k++)
             data[k] = (uint8_t)(k * 13 + i);
         /* A non-zero code in the request: the reply's code is still 0. */
-        size_t len = build_icmp_frame(f, our_mac, PEER_IP, OUR_IP, ICMP_ECHO_REQUEST,
+        size_t len = build_icmp_frame(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, ICMP_ECHO_REQUEST,
                                       (uint8_t)(i == 3 ? 5 : 0), rests[i], data, lens[i]);
         rig_deliver(r, f, len);
         struct ipv4_repr ip;
         struct icmp_repr icmp;
         expect_icmp(r, &ip, &icmp);
-        assert_int_equal(ip.src, OUR_IP);
-        assert_int_equal(ip.dst, PEER_IP);
+        assert_int_equal(ip.src, RIG_OUR_IP);
+        assert_int_equal(ip.dst, RIG_PEER_IP);
         assert_int_equal(ip.ttl, IPV4_DEFAULT_TTL);
         assert_false(ip.more_fragments);
         assert_int_equal(ip.frag_offset, 0);
@@ -217,21 +120,25 @@ static void test_broadcast_echo_ignored(void **state)
 {
     struct rig *r = *state;
     uint8_t f[128];
-    size_t len = build_icmp_frame(f, bcast_mac, PEER_IP, BCAST_IP, ICMP_ECHO_REQUEST, 0, 1, NULL,
-                                  0);
+    size_t len = build_icmp_frame(f, rig_bcast_mac, RIG_PEER_IP, RIG_BCAST_IP, ICMP_ECHO_REQUEST, 0,
+                                  1, NULL, 0);
     rig_deliver(r, f, len);
-    len = build_icmp_frame(f, bcast_mac, PEER_IP, 0xffffffffu, ICMP_ECHO_REQUEST, 0, 2, NULL, 0);
+    len = build_icmp_frame(f, rig_bcast_mac, RIG_PEER_IP, 0xffffffffu, ICMP_ECHO_REQUEST, 0, 2,
+                           NULL, 0);
     rig_deliver(r, f, len);
-    len = build_icmp_frame(f, our_mac, PEER_IP, BCAST_IP, ICMP_ECHO_REQUEST, 0, 3, NULL, 0);
+    len = build_icmp_frame(f, rig_our_mac, RIG_PEER_IP, RIG_BCAST_IP, ICMP_ECHO_REQUEST, 0, 3, NULL,
+                           0);
     rig_deliver(r, f, len);
     /* Our own address, sent as a link-layer broadcast. */
-    len = build_icmp_frame(f, bcast_mac, PEER_IP, OUR_IP, ICMP_ECHO_REQUEST, 0, 4, NULL, 0);
+    len = build_icmp_frame(f, rig_bcast_mac, RIG_PEER_IP, RIG_OUR_IP, ICMP_ECHO_REQUEST, 0, 4, NULL,
+                           0);
     rig_deliver(r, f, len);
     assert_int_equal(rig_recv(r), 0);
     assert_int_equal(r->s->stats.icmp_rx_echo_request, 4);
     assert_int_equal(r->s->stats.icmp_tx_echo_reply, 0);
     /* Multicast is not for us at all. */
-    len = build_icmp_frame(f, bcast_mac, PEER_IP, 0xe0000001u, ICMP_ECHO_REQUEST, 0, 5, NULL, 0);
+    len = build_icmp_frame(f, rig_bcast_mac, RIG_PEER_IP, 0xe0000001u, ICMP_ECHO_REQUEST, 0, 5,
+                           NULL, 0);
     rig_deliver(r, f, len);
     assert_int_equal(r->s->stats.icmp_rx_echo_request, 4);
     assert_int_equal(rig_recv(r), 0);
@@ -242,12 +149,12 @@ static void test_echo_over_loopback(void **state)
     struct rig *r = *state;
     memset(echo, 0, sizeof(echo));
     /* Our own link address, 127.0.0.1 and another 127/8 address. */
-    assert_int_equal(icmp_echo_start(r->s, OUR_IP, 1, 56, 1000000, echo_done, 0), 0);
+    assert_int_equal(icmp_echo_start(r->s, RIG_OUR_IP, 1, 56, 1000000, echo_done, 0), 0);
     assert_int_equal(icmp_echo_start(r->s, 0x7f000001u, 2, 56, 1000000, echo_done, 1), 0);
     assert_int_equal(icmp_echo_start(r->s, 0x7f010203u, 3, 0, 1000000, echo_done, 2), 0);
     /* Large: no fragmentation on loopback, but it is still the whole echo. */
-    assert_int_equal(icmp_echo_start(r->s, OUR_IP, 4, 8000, 1000000, echo_done, 3), 0);
-    assert_int_equal(icmp_echo_start(r->s, OUR_IP, 5, 65507, 1000000, echo_done, 4), 0);
+    assert_int_equal(icmp_echo_start(r->s, RIG_OUR_IP, 4, 8000, 1000000, echo_done, 3), 0);
+    assert_int_equal(icmp_echo_start(r->s, RIG_OUR_IP, 5, 65507, 1000000, echo_done, 4), 0);
     rig_run(r, r->now);
     for (unsigned i = 0; i < 5; i++) {
         assert_int_equal(echo[i].calls, 1);
@@ -273,7 +180,7 @@ static size_t start_and_capture(struct rig *r, uint32_t dst, uint16_t seq, size_
     assert_int_equal(icmp_echo_start(r->s, dst, seq, len, 5000000, echo_done, cookie), 0);
     size_t n = rig_recv(r);
     assert_true(n > ETHER_HDR_LEN + IPV4_HDR_MIN + ICMP_HDR_LEN);
-    memcpy(f, rx, n);
+    memcpy(f, rig_rx, n);
     return n;
 }
 
@@ -288,7 +195,7 @@ static void deliver_error(struct rig *r, uint32_t src, uint8_t type, uint8_t cod
     assert_true(hdr_len + quote_len <= sizeof(quote));
     memcpy(quote, ip, hdr_len + quote_len);
     uint8_t f[1024];
-    size_t len = build_icmp_frame(f, our_mac, src, OUR_IP, type, code, 0, quote,
+    size_t len = build_icmp_frame(f, rig_our_mac, src, RIG_OUR_IP, type, code, 0, quote,
                                   hdr_len + quote_len);
     rig_deliver(r, f, len);
 }
@@ -311,15 +218,15 @@ static void test_errors_reach_waiter(void **state)
     };
     uint8_t sent[1600];
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        start_and_capture(r, PEER_IP, (uint16_t)(10 + i), 56, i, sent);
-        deliver_error(r, PEER_IP, cases[i].type, cases[i].code, sent, 8);
+        start_and_capture(r, RIG_PEER_IP, (uint16_t)(10 + i), 56, i, sent);
+        deliver_error(r, RIG_PEER_IP, cases[i].type, cases[i].code, sent, 8);
         assert_int_equal(echo[i].calls, 1);
         assert_int_equal(echo[i].result, cases[i].err);
     }
     /* From a router, about an echo to a host beyond it, quoting all of
      * the datagram (as RFC 1812 routers do). */
-    start_and_capture(r, FAR_IP, 30, 100, 20, sent);
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, sent, ICMP_HDR_LEN + 100);
+    start_and_capture(r, RIG_FAR_IP, 30, 100, 20, sent);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, sent, ICMP_HDR_LEN + 100);
     assert_int_equal(echo[20].calls, 1);
     assert_int_equal(echo[20].result, -EHOSTUNREACH);
     /* Nothing more comes later: the waiters are gone. */
@@ -334,35 +241,36 @@ static void test_errors_not_ours_ignored(void **state)
     struct rig *r = *state;
     memset(echo, 0, sizeof(echo));
     uint8_t sent[1600], other[1600];
-    size_t n = start_and_capture(r, PEER_IP, 40, 56, 0, sent);
+    size_t n = start_and_capture(r, RIG_PEER_IP, 40, 56, 0, sent);
     /* About another sequence number. */
     memcpy(other, sent, n);
     other[ETHER_HDR_LEN + IPV4_HDR_MIN + 7] ^= 1;
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
     /* About a datagram from someone else. */
     memcpy(other, sent, n);
     be32_put(other + ETHER_HDR_LEN + 12, 0xc0000209u);
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
     /* About one to another destination. */
     memcpy(other, sent, n);
     be32_put(other + ETHER_HDR_LEN + 16, 0xc0000209u);
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
     /* Quotes too short to hold a header and 8 bytes, or not IPv4. */
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, sent, 7);
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, sent, 0);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, sent, 7);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, sent, 0);
     uint8_t f[128];
-    size_t len = build_icmp_frame(f, our_mac, PEER_IP, OUR_IP, ICMP_DEST_UNREACH, 1, 0, NULL, 0);
+    size_t len =
+        build_icmp_frame(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, ICMP_DEST_UNREACH, 1, 0, NULL, 0);
     rig_deliver(r, f, len);
     memcpy(other, sent, n);
     other[ETHER_HDR_LEN] = 0x65;
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
     memcpy(other, sent, n);
     other[ETHER_HDR_LEN] = 0x44;
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
     /* A quoted header claiming options it does not quote. */
     memcpy(other, sent, n);
     other[ETHER_HDR_LEN] = 0x4f;
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, other, 8);
     assert_int_equal(echo[0].calls, 0);
     assert_int_equal(r->s->stats.icmp_rx_dest_unreach, 9);
     assert_int_equal(rig_recv(r), 0);
@@ -371,7 +279,7 @@ static void test_errors_not_ours_ignored(void **state)
     assert_int_equal(echo[0].calls, 1);
     assert_int_equal(echo[0].result, -ETIMEDOUT);
     /* A late error or reply changes nothing. */
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, sent, 8);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, sent, 8);
     assert_int_equal(echo[0].calls, 1);
 }
 
@@ -380,13 +288,13 @@ static void test_error_about_later_fragment_ignored(void **state)
     struct rig *r = *state;
     memset(echo, 0, sizeof(echo));
     /* An 8000-byte echo leaves in fragments; keep the first and the third. */
-    assert_int_equal(icmp_echo_start(r->s, PEER_IP, 50, 8000, 5000000, echo_done, 0), 0);
+    assert_int_equal(icmp_echo_start(r->s, RIG_PEER_IP, 50, 8000, 5000000, echo_done, 0), 0);
     uint8_t first[1600], third[1600];
     size_t n0 = rig_recv(r);
-    memcpy(first, rx, n0);
+    memcpy(first, rig_rx, n0);
     assert_true(rig_recv(r) > 0);
     size_t n2 = rig_recv(r);
-    memcpy(third, rx, n2);
+    memcpy(third, rig_rx, n2);
     rig_drain(r);
     assert_int_equal(be16_get(third + ETHER_HDR_LEN + 6) & IPV4_FRAG_OFFSET_MASK, 2960 / 8);
     /* An error quoting the third fragment, whose first payload bytes look
@@ -394,10 +302,10 @@ static void test_error_about_later_fragment_ignored(void **state)
     uint8_t forged[1600];
     memcpy(forged, third, n2);
     memcpy(forged + ETHER_HDR_LEN + IPV4_HDR_MIN, first + ETHER_HDR_LEN + IPV4_HDR_MIN, 8);
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, forged, 8);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, forged, 8);
     assert_int_equal(echo[0].calls, 0);
     /* About the first fragment: that one counts. */
-    deliver_error(r, PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, first, 8);
+    deliver_error(r, RIG_PEER_IP, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, first, 8);
     assert_int_equal(echo[0].calls, 1);
     assert_int_equal(echo[0].result, -EHOSTUNREACH);
 }
@@ -407,28 +315,30 @@ static void test_echo_reply_matching(void **state)
     struct rig *r = *state;
     memset(echo, 0, sizeof(echo));
     uint8_t sent[1600];
-    start_and_capture(r, PEER_IP, 60, 16, 0, sent);
+    start_and_capture(r, RIG_PEER_IP, 60, 16, 0, sent);
     const uint8_t *icmp = sent + ETHER_HDR_LEN + IPV4_HDR_MIN;
     uint32_t rest = be32_get(icmp + 4);
     rig_run(r, r->now + 1234);
     uint8_t f[256];
     /* From the wrong address, with the wrong id, with the wrong seq. */
-    size_t len = build_icmp_frame(f, our_mac, 0xc0000209u, OUR_IP, ICMP_ECHO_REPLY, 0, rest,
+    size_t len = build_icmp_frame(f, rig_our_mac, 0xc0000209u, RIG_OUR_IP, ICMP_ECHO_REPLY, 0, rest,
                                   icmp + 8, 16);
     rig_deliver(r, f, len);
-    len = build_icmp_frame(f, our_mac, PEER_IP, OUR_IP, ICMP_ECHO_REPLY, 0, rest ^ 0x10000u,
+    len = build_icmp_frame(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, ICMP_ECHO_REPLY, 0,
+                           rest ^ 0x10000u, icmp + 8, 16);
+    rig_deliver(r, f, len);
+    len = build_icmp_frame(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, ICMP_ECHO_REPLY, 0, rest ^ 1,
                            icmp + 8, 16);
     rig_deliver(r, f, len);
-    len = build_icmp_frame(f, our_mac, PEER_IP, OUR_IP, ICMP_ECHO_REPLY, 0, rest ^ 1, icmp + 8,
-                           16);
-    rig_deliver(r, f, len);
     /* A request with our id and seq is a request, not our reply. */
-    len = build_icmp_frame(f, our_mac, PEER_IP, OUR_IP, ICMP_ECHO_REQUEST, 0, rest, icmp + 8, 16);
+    len = build_icmp_frame(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, ICMP_ECHO_REQUEST, 0, rest,
+                           icmp + 8, 16);
     rig_deliver(r, f, len);
     assert_int_equal(rig_drain(r), 1); /* which we answer */
     assert_int_equal(echo[0].calls, 0);
     /* The right one, with the round trip measured on the stack's clock. */
-    len = build_icmp_frame(f, our_mac, PEER_IP, OUR_IP, ICMP_ECHO_REPLY, 0, rest, icmp + 8, 16);
+    len = build_icmp_frame(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, ICMP_ECHO_REPLY, 0, rest,
+                           icmp + 8, 16);
     rig_deliver(r, f, len);
     assert_int_equal(echo[0].calls, 1);
     assert_int_equal(echo[0].result, 0);
@@ -446,7 +356,7 @@ static void test_echo_timeout(void **state)
     struct rig *r = *state;
     memset(echo, 0, sizeof(echo));
     uint64_t start = r->now;
-    assert_int_equal(icmp_echo_start(r->s, PEER_IP, 70, 8, 2000000, echo_done, 0), 0);
+    assert_int_equal(icmp_echo_start(r->s, RIG_PEER_IP, 70, 8, 2000000, echo_done, 0), 0);
     assert_int_equal(rig_drain(r), 1);
     rig_run(r, start + 1999999);
     assert_int_equal(echo[0].calls, 0);
@@ -462,17 +372,22 @@ static void test_echo_limits(void **state)
     struct rig *r = *state;
     memset(echo, 0, sizeof(echo));
     for (unsigned i = 0; i < ICMP_MAX_ECHO_WAITERS; i++)
-        assert_int_equal(icmp_echo_start(r->s, PEER_IP, (uint16_t)i, 8, 1000000, echo_done, i),
+        assert_int_equal(icmp_echo_start(r->s, RIG_PEER_IP, (uint16_t)i, 8, 1000000, echo_done, i),
                          0);
-    assert_int_equal(icmp_echo_start(r->s, PEER_IP, 999, 8, 1000000, echo_done, ICMP_MAX_ECHO_WAITERS + 1), -EAGAIN);
+    assert_int_equal(
+        icmp_echo_start(r->s, RIG_PEER_IP, 999, 8, 1000000, echo_done, ICMP_MAX_ECHO_WAITERS + 1),
+        -EAGAIN);
     assert_int_equal(rig_drain(r), ICMP_MAX_ECHO_WAITERS);
     rig_run(r, r->now + 1000000);
     for (unsigned i = 0; i < ICMP_MAX_ECHO_WAITERS; i++)
         assert_int_equal(echo[i].result, -ETIMEDOUT);
     assert_int_equal(echo[ICMP_MAX_ECHO_WAITERS + 1].calls, 0);
     /* Room again; and a payload past the largest datagram is refused. */
-    assert_int_equal(icmp_echo_start(r->s, PEER_IP, 1000, 8, 1000000, echo_done, ICMP_MAX_ECHO_WAITERS + 2), 0);
-    assert_int_equal(icmp_echo_start(r->s, PEER_IP, 1001, 65508, 1000000, echo_done, ICMP_MAX_ECHO_WAITERS + 3),
+    assert_int_equal(
+        icmp_echo_start(r->s, RIG_PEER_IP, 1000, 8, 1000000, echo_done, ICMP_MAX_ECHO_WAITERS + 2),
+        0);
+    assert_int_equal(icmp_echo_start(r->s, RIG_PEER_IP, 1001, 65508, 1000000, echo_done,
+                                     ICMP_MAX_ECHO_WAITERS + 3),
                      -EMSGSIZE);
 }
 
@@ -482,8 +397,8 @@ static void test_malformed_counted(void **state)
 {
     struct rig *r = *state;
     uint8_t f[256];
-    size_t len = build_icmp_frame(f, our_mac, PEER_IP, OUR_IP, ICMP_ECHO_REQUEST, 0, 0x10001u,
-                                  NULL, 0);
+    size_t len = build_icmp_frame(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, ICMP_ECHO_REQUEST, 0,
+                                  0x10001u, NULL, 0);
     /* Shorter than an ICMP header: cut the IP datagram, fix its length. */
     for (size_t icmp_len = 0; icmp_len < ICMP_HDR_LEN; icmp_len++) {
         uint8_t g[64];
@@ -497,10 +412,12 @@ static void test_malformed_counted(void **state)
     assert_int_equal(r->s->stats.icmp_rx_malformed, ICMP_HDR_LEN);
     /* A bad checksum, on an echo and on an error. */
     uint8_t data[40] = {0x45};
-    len = build_icmp_frame(f, our_mac, PEER_IP, OUR_IP, ICMP_ECHO_REQUEST, 0, 0x10001u, data, 40);
+    len = build_icmp_frame(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, ICMP_ECHO_REQUEST, 0, 0x10001u,
+                           data, 40);
     f[len - 1] ^= 0x20;
     rig_deliver(r, f, len);
-    len = build_icmp_frame(f, our_mac, PEER_IP, OUR_IP, ICMP_DEST_UNREACH, 1, 0, data, 28);
+    len = build_icmp_frame(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, ICMP_DEST_UNREACH, 1, 0, data,
+                           28);
     f[ETHER_HDR_LEN + IPV4_HDR_MIN + 2] ^= 1;
     rig_deliver(r, f, len);
     assert_int_equal(r->s->stats.icmp_rx_malformed, ICMP_HDR_LEN + 2);
@@ -516,7 +433,8 @@ static void test_other_types(void **state)
     /* Timestamp request, redirect, router advertisement, type 255. */
     static const uint8_t types[] = {13, 5, 9, 255};
     for (size_t i = 0; i < sizeof(types); i++) {
-        size_t len = build_icmp_frame(f, our_mac, PEER_IP, OUR_IP, types[i], 0, 0, data, 12);
+        size_t len =
+            build_icmp_frame(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, types[i], 0, 0, data, 12);
         rig_deliver(r, f, len);
     }
     assert_int_equal(r->s->stats.icmp_rx_other, 4);
@@ -525,7 +443,7 @@ static void test_other_types(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, rig_teardown)
     const struct CMUnitTest tests[] = {
         T(test_echo_reply_mirrors),
         T(test_broadcast_echo_ignored),

@@ -20,112 +20,28 @@
 #include <cmocka.h>
 
 #include "arp.h"
-#include "driver.h"
 #include "icmp.h"
 #include "ipv4.h"
 #include "netif.h"
+#include "rig.h"
 #include "stack.h"
 #include "wire/be.h"
 #include "wire/checksum.h"
 #include "wire/wire.h"
 
-#define OUR_IP 0xc0000202u   /* 192.0.2.2 */
-#define PEER_IP 0xc0000201u  /* 192.0.2.1, the gateway */
-#define BCAST_IP 0xc00002ffu /* 192.0.2.255 */
-#define FAR_IP 0xc6336407u   /* 198.51.100.7, off the link */
-#define T0 1000000ull
-
-static const uint8_t our_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
-static const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
-static const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-static const uint8_t zero_mac[6];
-
-struct rig {
-    struct stack *s;  /* the stack under test */
-    struct stack *p;  /* the far end of the wire; never run */
-    struct netif *n;  /* s's interface */
-    struct netif *pn; /* where s's frames arrive */
-    uint64_t now;
-};
-
-static uint8_t rx[STACK_RX_BUF];
-
-static void rig_run(struct rig *r, uint64_t now)
-{
-    r->now = now;
-    stack_run(r->s, now);
-}
-
-/* Delivers a copy of exactly len bytes, so ASan sees any overread. */
-static void rig_deliver(struct rig *r, const uint8_t *frame, size_t len)
-{
-    uint8_t *copy = malloc(len ? len : 1);
-    assert_non_null(copy);
-    memcpy(copy, frame, len);
-    netif_deliver(r->n, copy, len);
-    free(copy);
-}
-
-static size_t rig_recv(struct rig *r)
-{
-    ssize_t n = r->pn->ops->recv(r->pn, rx, sizeof(rx));
-    assert_true(n >= 0);
-    return (size_t)n;
-}
-
-static unsigned rig_drain(struct rig *r)
-{
-    unsigned n = 0;
-    while (rig_recv(r) > 0)
-        n++;
-    return n;
-}
-
-static void send_arp(struct rig *r, uint16_t op, const uint8_t sha[6], uint32_t spa,
-                     uint32_t tpa)
-{
-    uint8_t f[ETHER_HDR_LEN + ARP_PKT_LEN];
-    struct ether_repr eth = {.ethertype = ETHERTYPE_ARP};
-    memcpy(eth.dst, op == ARP_OP_REQUEST ? bcast_mac : our_mac, 6);
-    memcpy(eth.src, sha, 6);
-    ether_emit(&eth, f);
-    struct arp_repr arp = {.op = op, .spa = spa, .tpa = tpa};
-    memcpy(arp.sha, sha, 6);
-    memcpy(arp.tha, op == ARP_OP_REQUEST ? zero_mac : our_mac, 6);
-    arp_emit(&arp, f + ETHER_HDR_LEN);
-    rig_deliver(r, f, sizeof(f));
-}
-
-/* The peer asks for us: the stack learns its MAC (and answers). */
-static void learn_peer(struct rig *r)
-{
-    send_arp(r, ARP_OP_REQUEST, peer_mac, PEER_IP, OUR_IP);
-    assert_int_equal(rig_drain(r), 1);
-}
-
+/* The rig, with the far end run once too; learn teaches s the peer's MAC. */
 static struct rig *rig_new(uint32_t gateway, bool learn)
 {
-    struct rig *r = calloc(1, sizeof(*r));
-    assert_non_null(r);
-    r->s = stack_create(NULL, 201);
-    r->p = stack_create(NULL, 202);
-    assert_non_null(r->s);
-    assert_non_null(r->p);
-    r->s->log_fd = -1;
-    r->p->log_fd = -1;
-    assert_int_equal(vwire_open_pair(r->s, r->p, &r->n, &r->pn), 0);
-    assert_int_equal(stack_configure_netif(r->s, r->n, OUR_IP, 24, gateway), 0);
-    r->now = T0;
-    stack_run(r->s, r->now);
+    struct rig *r = rig_create(201, 202, gateway, 0);
     stack_run(r->p, r->now);
     if (learn)
-        learn_peer(r);
+        rig_learn_peer(r);
     return r;
 }
 
 static int setup(void **state)
 {
-    *state = rig_new(PEER_IP, true);
+    *state = rig_new(RIG_PEER_IP, true);
     return 0;
 }
 
@@ -137,16 +53,7 @@ static int setup_no_gateway(void **state)
 
 static int setup_unresolved(void **state)
 {
-    *state = rig_new(PEER_IP, false);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct rig *r = *state;
-    stack_destroy(r->s);
-    stack_destroy(r->p);
-    free(r);
+    *state = rig_new(RIG_PEER_IP, false);
     return 0;
 }
 
@@ -165,7 +72,7 @@ static size_t build_ip(uint8_t *f, const uint8_t eth_dst[6], struct ipv4_repr ip
 {
     struct ether_repr eth = {.ethertype = ETHERTYPE_IPV4};
     memcpy(eth.dst, eth_dst, 6);
-    memcpy(eth.src, peer_mac, 6);
+    memcpy(eth.src, rig_peer_mac, 6);
     ether_emit(&eth, f);
     ip.hdr_len = IPV4_HDR_MIN;
     ip.total_len = (uint16_t)(IPV4_HDR_MIN + len);
@@ -247,15 +154,8 @@ static void check_delta(const struct stack_stats *before, const struct stack_sta
 static void expect_ip(struct rig *r, struct ipv4_repr *ip, const uint8_t **payload,
                       size_t *len)
 {
-    size_t n = rig_recv(r);
-    assert_true(n > ETHER_HDR_LEN);
-    struct ether_repr eth;
-    assert_int_equal(ether_parse(rx, n, &eth), WIRE_OK);
-    assert_int_equal(eth.ethertype, ETHERTYPE_IPV4);
-    assert_memory_equal(eth.dst, peer_mac, 6);
-    assert_memory_equal(eth.src, our_mac, 6);
-    assert_int_equal(ipv4_parse(rx + ETHER_HDR_LEN, n - ETHER_HDR_LEN, ip), WIRE_OK);
-    *payload = rx + ETHER_HDR_LEN + ip->hdr_len;
+    rig_expect_ipv4(r, rig_peer_mac, ip);
+    *payload = rig_rx + ETHER_HDR_LEN + ip->hdr_len;
     *len = (size_t)ip->total_len - ip->hdr_len;
 }
 
@@ -268,8 +168,8 @@ static void expect_icmp_error(struct rig *r, uint8_t type, uint8_t code, const u
     size_t len;
     expect_ip(r, &ip, &payload, &len);
     assert_int_equal(ip.proto, IP_PROTO_ICMP);
-    assert_int_equal(ip.src, OUR_IP);
-    assert_int_equal(ip.dst, PEER_IP);
+    assert_int_equal(ip.src, RIG_OUR_IP);
+    assert_int_equal(ip.dst, RIG_PEER_IP);
     struct icmp_repr icmp;
     assert_int_equal(icmp_parse(payload, len, &icmp), WIRE_OK);
     assert_int_equal(icmp.type, type);
@@ -307,7 +207,7 @@ static unsigned make_fragments(struct ipv4_repr tmpl, const uint8_t *payload, si
         ip.more_fragments = off + m < len;
         out[n].data = malloc(ETHER_HDR_LEN + IPV4_HDR_MIN + m);
         assert_non_null(out[n].data);
-        out[n].len = build_ip(out[n].data, our_mac, ip, payload + off, m);
+        out[n].len = build_ip(out[n].data, rig_our_mac, ip, payload + off, m);
         n++;
     }
     return n;
@@ -328,7 +228,7 @@ static void deliver_fragment(struct rig *r, uint8_t proto, uint32_t dst, uint16_
     static uint8_t data[IPV4_MAX_DATAGRAM];
     for (size_t i = 0; i < len; i++)
         data[i] = (uint8_t)(offset + i);
-    struct ipv4_repr ip = ip_tmpl(proto, PEER_IP, dst, id);
+    struct ipv4_repr ip = ip_tmpl(proto, RIG_PEER_IP, dst, id);
     ip.frag_offset = (uint16_t)offset;
     ip.more_fragments = mf;
     size_t n = build_ip(f, eth_dst, ip, data, len);
@@ -397,7 +297,7 @@ static void test_truncations(void **state)
     struct rig *r = *state;
     uint8_t f[128];
     /* A UDP datagram for us, and one with a 4-byte option. */
-    size_t len = build_udp(f, our_mac, PEER_IP, OUR_IP, 1, 9, 20);
+    size_t len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 1, 9, 20);
     for (size_t cut = 0; cut < len; cut++) {
         struct stack_stats before = r->s->stats;
         rig_deliver(r, f, cut);
@@ -444,7 +344,7 @@ static void test_bad_headers(void **state)
 {
     struct rig *r = *state;
     uint8_t good[128];
-    size_t len = build_udp(good, our_mac, PEER_IP, OUR_IP, 2, 9, 20);
+    size_t len = build_udp(good, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 2, 9, 20);
     const struct mutation muts[] = {
         {"version 6", 0, 0x65, true, "ipv4_rx_bad_version", false},
         {"version 0", 0, 0x05, true, "ipv4_rx_bad_version", false},
@@ -483,7 +383,7 @@ static void test_bad_headers(void **state)
     }
     /* Whole-address sources: limited broadcast, our subnet's broadcast, our
      * own address, unspecified, 127.0.0.1. */
-    const uint32_t bad_src[] = {0xffffffffu, BCAST_IP, OUR_IP, 0, 0x7f000001u, 0xe00000fbu};
+    const uint32_t bad_src[] = {0xffffffffu, RIG_BCAST_IP, RIG_OUR_IP, 0, 0x7f000001u, 0xe00000fbu};
     for (size_t i = 0; i < sizeof(bad_src) / sizeof(bad_src[0]); i++) {
         uint8_t f[128];
         memcpy(f, good, len);
@@ -504,7 +404,7 @@ static void test_bad_headers(void **state)
 static size_t build_with_options(uint8_t *f, const uint8_t *opts, size_t opts_len)
 {
     uint8_t plain[128];
-    size_t len = build_udp(plain, our_mac, PEER_IP, OUR_IP, 3, 9, 12);
+    size_t len = build_udp(plain, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 3, 9, 12);
     memcpy(f, plain, ETHER_HDR_LEN + IPV4_HDR_MIN);
     uint8_t *ip = f + ETHER_HDR_LEN;
     ip[0] = (uint8_t)(0x40 | (IPV4_HDR_MIN + opts_len) / 4);
@@ -557,9 +457,9 @@ static void test_not_for_us(void **state)
     uint8_t f[128];
     size_t len;
     struct stack_stats before;
-    const uint32_t dsts[] = {0xc0000263u, FAR_IP, 0x7f000001u, 0xe0000001u, 0, PEER_IP};
+    const uint32_t dsts[] = {0xc0000263u, RIG_FAR_IP, 0x7f000001u, 0xe0000001u, 0, RIG_PEER_IP};
     for (size_t i = 0; i < sizeof(dsts) / sizeof(dsts[0]); i++) {
-        len = build_udp(f, i == 3 ? bcast_mac : our_mac, PEER_IP, dsts[i], 4, 9, 8);
+        len = build_udp(f, i == 3 ? rig_bcast_mac : rig_our_mac, RIG_PEER_IP, dsts[i], 4, 9, 8);
         before = r->s->stats;
         rig_deliver(r, f, len);
         check_delta(&before, &r->s->stats, "ipv4_rx_packets", D(1), "ipv4_drop_not_for_us", D(1),
@@ -569,18 +469,18 @@ static void test_not_for_us(void **state)
      * MAC as the source, 802.3 and IPv6 frames. */
     static const uint8_t other[6] = {0x02, 0x99, 0, 0, 0, 1};
     static const uint8_t group[6] = {0x01, 0x00, 0x5e, 0, 0, 1};
-    len = build_udp(f, other, PEER_IP, OUR_IP, 5, 9, 8);
+    len = build_udp(f, other, RIG_PEER_IP, RIG_OUR_IP, 5, 9, 8);
     before = r->s->stats;
     rig_deliver(r, f, len);
-    len = build_udp(f, group, PEER_IP, OUR_IP, 5, 9, 8);
+    len = build_udp(f, group, RIG_PEER_IP, RIG_OUR_IP, 5, 9, 8);
     rig_deliver(r, f, len);
     check_delta(&before, &r->s->stats, "ether_drop_not_for_us", D(2), NULL);
-    len = build_udp(f, our_mac, PEER_IP, OUR_IP, 5, 9, 8);
-    memcpy(f + 6, our_mac, 6);
+    len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 5, 9, 8);
+    memcpy(f + 6, rig_our_mac, 6);
     before = r->s->stats;
     rig_deliver(r, f, len);
     check_delta(&before, &r->s->stats, "ether_drop_own_source", D(1), NULL);
-    len = build_udp(f, our_mac, PEER_IP, OUR_IP, 5, 9, 8);
+    len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 5, 9, 8);
     be16_put(f + 12, 0x0040);
     before = r->s->stats;
     rig_deliver(r, f, len);
@@ -594,7 +494,7 @@ static void test_padding_ignored(void **state)
 {
     struct rig *r = *state;
     uint8_t f[200];
-    size_t len = build_udp(f, our_mac, PEER_IP, OUR_IP, 6, 9, 2);
+    size_t len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 6, 9, 2);
     memset(f + len, 0xee, 40); /* link padding, not part of the datagram */
     rig_deliver(r, f, len + 40);
     expect_icmp_error(r, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, f);
@@ -611,7 +511,8 @@ static void test_unknown_protocol(void **state)
     uint8_t data[40], f[128];
     for (size_t i = 0; i < sizeof(data); i++)
         data[i] = (uint8_t)(0xa0 + i);
-    size_t len = build_ip(f, our_mac, ip_tmpl(253, PEER_IP, OUR_IP, 77), data, sizeof(data));
+    size_t len =
+        build_ip(f, rig_our_mac, ip_tmpl(253, RIG_PEER_IP, RIG_OUR_IP, 77), data, sizeof(data));
     struct stack_stats before = r->s->stats;
     rig_deliver(r, f, len);
     expect_icmp_error(r, ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, f);
@@ -619,7 +520,7 @@ static void test_unknown_protocol(void **state)
     assert_int_equal(r->s->stats.ipv4_drop_unknown_proto - before.ipv4_drop_unknown_proto, 1);
     assert_int_equal(r->s->stats.icmp_tx_dest_unreach - before.icmp_tx_dest_unreach, 1);
     /* Empty payload: the quote is the header alone plus nothing. */
-    len = build_ip(f, our_mac, ip_tmpl(132, PEER_IP, OUR_IP, 78), NULL, 0);
+    len = build_ip(f, rig_our_mac, ip_tmpl(132, RIG_PEER_IP, RIG_OUR_IP, 78), NULL, 0);
     rig_deliver(r, f, len);
     struct ipv4_repr ip;
     const uint8_t *payload;
@@ -638,7 +539,7 @@ static void test_udp_port_unreachable_rate_limited(void **state)
     struct stack_stats before = r->s->stats;
     unsigned sent = 0;
     for (unsigned i = 0; i < ICMP_RATE_BURST + 20; i++) {
-        size_t len = build_udp(f, our_mac, PEER_IP, OUR_IP, (uint16_t)(100 + i), 9, 4);
+        size_t len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, (uint16_t)(100 + i), 9, 4);
         rig_deliver(r, f, len);
         while (rig_recv(r) > 0)
             sent++;
@@ -652,20 +553,20 @@ static void test_udp_port_unreachable_rate_limited(void **state)
     uint64_t per_token = 1000000 / ICMP_RATE_PER_SEC;
     rig_run(r, r->now + per_token);
     for (unsigned i = 0; i < 2; i++) {
-        size_t len = build_udp(f, our_mac, PEER_IP, OUR_IP, 500, 9, 4);
+        size_t len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 500, 9, 4);
         rig_deliver(r, f, len);
     }
     assert_int_equal(rig_drain(r), 1);
     rig_run(r, r->now + 10 * per_token);
     for (unsigned i = 0; i < 15; i++) {
-        size_t len = build_udp(f, our_mac, PEER_IP, OUR_IP, 501, 9, 4);
+        size_t len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 501, 9, 4);
         rig_deliver(r, f, len);
     }
     assert_int_equal(rig_drain(r), 10);
     /* A quiet spell refills only up to the burst. */
     rig_run(r, r->now + 1000000);
     for (unsigned i = 0; i < 2 * ICMP_RATE_BURST; i++) {
-        size_t len = build_udp(f, our_mac, PEER_IP, OUR_IP, 502, 9, 4);
+        size_t len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 502, 9, 4);
         rig_deliver(r, f, len);
     }
     assert_int_equal(rig_drain(r), ICMP_RATE_BURST);
@@ -675,29 +576,29 @@ static void test_udp_malformed(void **state)
 {
     struct rig *r = *state;
     uint8_t f[128];
-    size_t len = build_udp(f, our_mac, PEER_IP, OUR_IP, 7, 9, 10);
+    size_t len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 7, 9, 10);
     uint8_t *udp = f + ETHER_HDR_LEN + IPV4_HDR_MIN;
     struct stack_stats before = r->s->stats;
     udp[6] ^= 0xff; /* checksum */
     rig_deliver(r, f, len);
     check_delta(&before, &r->s->stats, "ipv4_rx_packets", D(1), "udp_rx_bad_checksum", D(1),
                 NULL);
-    len = build_udp(f, our_mac, PEER_IP, OUR_IP, 7, 9, 10);
+    len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 7, 9, 10);
     be16_put(udp + 4, 30); /* UDP length past the IP payload */
     before = r->s->stats;
     rig_deliver(r, f, len);
     be16_put(udp + 4, 7); /* shorter than its header */
     rig_deliver(r, f, len);
-    len = build_udp(f, our_mac, PEER_IP, OUR_IP, 7, 0, 10); /* port 0 */
+    len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 7, 0, 10); /* port 0 */
     rig_deliver(r, f, len);
     /* Shorter than a UDP header. */
     uint8_t three[3] = {1, 2, 3};
-    len = build_ip(f, our_mac, ip_tmpl(IP_PROTO_UDP, PEER_IP, OUR_IP, 8), three, 3);
+    len = build_ip(f, rig_our_mac, ip_tmpl(IP_PROTO_UDP, RIG_PEER_IP, RIG_OUR_IP, 8), three, 3);
     rig_deliver(r, f, len);
     check_delta(&before, &r->s->stats, "ipv4_rx_packets", D(4), "udp_rx_malformed", D(4), NULL);
     assert_int_equal(rig_recv(r), 0);
     /* No checksum (0) is allowed over IPv4. */
-    len = build_udp(f, our_mac, PEER_IP, OUR_IP, 9, 9, 10);
+    len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_OUR_IP, 9, 9, 10);
     be16_put(udp + 6, 0);
     rig_deliver(r, f, len);
     expect_icmp_error(r, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, f);
@@ -708,17 +609,17 @@ static void test_no_error_about_broadcast(void **state)
     struct rig *r = *state;
     uint8_t f[128];
     struct stack_stats before = r->s->stats;
-    size_t len = build_udp(f, bcast_mac, PEER_IP, BCAST_IP, 10, 9, 4);
+    size_t len = build_udp(f, rig_bcast_mac, RIG_PEER_IP, RIG_BCAST_IP, 10, 9, 4);
     rig_deliver(r, f, len);
-    len = build_udp(f, bcast_mac, PEER_IP, 0xffffffffu, 11, 9, 4);
+    len = build_udp(f, rig_bcast_mac, RIG_PEER_IP, 0xffffffffu, 11, 9, 4);
     rig_deliver(r, f, len);
-    len = build_udp(f, our_mac, PEER_IP, BCAST_IP, 12, 9, 4);
+    len = build_udp(f, rig_our_mac, RIG_PEER_IP, RIG_BCAST_IP, 12, 9, 4);
     rig_deliver(r, f, len);
     /* Our unicast address in a link-layer broadcast. */
-    len = build_udp(f, bcast_mac, PEER_IP, OUR_IP, 13, 9, 4);
+    len = build_udp(f, rig_bcast_mac, RIG_PEER_IP, RIG_OUR_IP, 13, 9, 4);
     rig_deliver(r, f, len);
     uint8_t data[8] = {0};
-    len = build_ip(f, bcast_mac, ip_tmpl(253, PEER_IP, BCAST_IP, 14), data, 8);
+    len = build_ip(f, rig_bcast_mac, ip_tmpl(253, RIG_PEER_IP, RIG_BCAST_IP, 14), data, 8);
     rig_deliver(r, f, len);
     /* Nothing sent; every one counted as nobody's. (UDP may decide before
      * asking ICMP; at least the unicast-in-link-broadcast and the unknown
@@ -737,7 +638,7 @@ static void test_no_error_about_icmp_errors(void **state)
     uint8_t msg[64];
     uint8_t quote[28] = {0x45};
     size_t mlen = build_icmp(msg, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, 0, quote, sizeof(quote));
-    struct ipv4_repr ip = ip_tmpl(IP_PROTO_ICMP, PEER_IP, OUR_IP, 20);
+    struct ipv4_repr ip = ip_tmpl(IP_PROTO_ICMP, RIG_PEER_IP, RIG_OUR_IP, 20);
     ip.total_len = (uint16_t)(IPV4_HDR_MIN + mlen);
     struct stack_stats before = r->s->stats;
     icmp_send_error(r->s, ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, 0, &ip, msg, mlen, false);
@@ -758,9 +659,9 @@ static void test_no_error_about_icmp_errors(void **state)
     memset(big, 0, sizeof(big));
     mlen = build_icmp(big, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, 0, quote, 24);
     uint8_t f[128];
-    struct ipv4_repr frag = ip_tmpl(IP_PROTO_ICMP, PEER_IP, OUR_IP, 21);
+    struct ipv4_repr frag = ip_tmpl(IP_PROTO_ICMP, RIG_PEER_IP, RIG_OUR_IP, 21);
     frag.more_fragments = true;
-    size_t len = build_ip(f, our_mac, frag, big, 32);
+    size_t len = build_ip(f, rig_our_mac, frag, big, 32);
     before = r->s->stats;
     rig_deliver(r, f, len);
     rig_run(r, r->now + REASS_TIMEOUT_US);
@@ -773,7 +674,7 @@ static void test_no_error_about_non_first_fragment(void **state)
 {
     struct rig *r = *state;
     uint8_t data[16] = {0};
-    struct ipv4_repr ip = ip_tmpl(IP_PROTO_UDP, PEER_IP, OUR_IP, 30);
+    struct ipv4_repr ip = ip_tmpl(IP_PROTO_UDP, RIG_PEER_IP, RIG_OUR_IP, 30);
     ip.frag_offset = 1480;
     ip.total_len = IPV4_HDR_MIN + 16;
     struct stack_stats before = r->s->stats;
@@ -781,8 +682,8 @@ static void test_no_error_about_non_first_fragment(void **state)
     check_delta(&before, &r->s->stats, "icmp_drop_no_error_about", D(1), NULL);
     /* Through reassembly: only later fragments came; the timeout sends
      * nothing (RFC 792: only if fragment zero was received). */
-    deliver_fragment(r, IP_PROTO_UDP, OUR_IP, 31, 1480, 1480, true, our_mac);
-    deliver_fragment(r, IP_PROTO_UDP, OUR_IP, 31, 4440, 100, false, our_mac);
+    deliver_fragment(r, IP_PROTO_UDP, RIG_OUR_IP, 31, 1480, 1480, true, rig_our_mac);
+    deliver_fragment(r, IP_PROTO_UDP, RIG_OUR_IP, 31, 4440, 100, false, rig_our_mac);
     assert_int_equal(reass_pending(r->s->ipv4.reass), 1);
     rig_run(r, r->now + REASS_TIMEOUT_US);
     assert_int_equal(reass_pending(r->s->ipv4.reass), 0);
@@ -799,7 +700,7 @@ static void test_fragmentation_output(void **state)
     struct rig *r = *state;
     memset(echo, 0, sizeof(echo));
     enum { DATA = 8000 };
-    assert_int_equal(icmp_echo_start(r->s, PEER_IP, 42, DATA, 5000000, echo_done, 0), 0);
+    assert_int_equal(icmp_echo_start(r->s, RIG_PEER_IP, 42, DATA, 5000000, echo_done, 0), 0);
     /* Read the fragments: each fits the MTU, offsets are contiguous
      * multiples of 8, MF on all but the last, one id. */
     struct frame frags[16];
@@ -811,9 +712,9 @@ static void test_fragmentation_output(void **state)
         assert_true(n < 16);
         assert_true(got <= ETHER_HDR_LEN + r->n->mtu);
         struct ipv4_repr ip;
-        assert_int_equal(ipv4_parse(rx + ETHER_HDR_LEN, got - ETHER_HDR_LEN, &ip), WIRE_OK);
-        assert_int_equal(ip.src, OUR_IP);
-        assert_int_equal(ip.dst, PEER_IP);
+        assert_int_equal(ipv4_parse(rig_rx + ETHER_HDR_LEN, got - ETHER_HDR_LEN, &ip), WIRE_OK);
+        assert_int_equal(ip.src, RIG_OUR_IP);
+        assert_int_equal(ip.dst, RIG_PEER_IP);
         assert_int_equal(ip.proto, IP_PROTO_ICMP);
         assert_false(ip.dont_fragment);
         if (n == 0)
@@ -828,7 +729,7 @@ static void test_fragmentation_output(void **state)
             assert_int_equal(ip.total_len, 1500);
         frags[n].data = malloc(got);
         assert_non_null(frags[n].data);
-        memcpy(frags[n].data, rx, got);
+        memcpy(frags[n].data, rig_rx, got);
         frags[n].len = got;
         n++;
     }
@@ -876,8 +777,8 @@ static void test_fragmentation_output(void **state)
     static uint8_t reply[ICMP_HDR_LEN + DATA];
     size_t rlen = build_icmp(reply, ICMP_ECHO_REPLY, 0, icmp.rest, icmp.data, DATA);
     struct frame back[16];
-    unsigned m = make_fragments(ip_tmpl(IP_PROTO_ICMP, PEER_IP, OUR_IP, 999), reply, rlen, 1480,
-                                back, 16);
+    unsigned m = make_fragments(ip_tmpl(IP_PROTO_ICMP, RIG_PEER_IP, RIG_OUR_IP, 999), reply, rlen,
+                                1480, back, 16);
     for (unsigned i = m; i-- > 0;)
         rig_deliver(r, back[i].data, back[i].len);
     assert_int_equal(echo[0].calls, 1);
@@ -890,11 +791,11 @@ static void test_fragmentation_output(void **state)
     struct pkt *pkt = pkt_alloc(2000);
     memset(pkt->data, 0, 2000);
     struct ipv4_tx_opts df = {.dont_fragment = true};
-    assert_int_equal(ipv4_output(r->s, pkt, IP_PROTO_UDP, 0, PEER_IP, &df), -EMSGSIZE);
+    assert_int_equal(ipv4_output(r->s, pkt, IP_PROTO_UDP, 0, RIG_PEER_IP, &df), -EMSGSIZE);
     assert_int_equal(r->s->stats.ipv4_tx_drop_df, 1);
     /* Past the largest datagram, refused. */
     pkt = pkt_alloc(IPV4_MAX_DATAGRAM - IPV4_HDR_MIN + 1);
-    assert_int_equal(ipv4_output(r->s, pkt, IP_PROTO_UDP, 0, PEER_IP, NULL), -EMSGSIZE);
+    assert_int_equal(ipv4_output(r->s, pkt, IP_PROTO_UDP, 0, RIG_PEER_IP, NULL), -EMSGSIZE);
     assert_int_equal(rig_recv(r), 0);
 }
 
@@ -915,8 +816,8 @@ static void echo_in_fragments(struct rig *r, uint16_t id, size_t data_len, size_
     size_t len = build_icmp(req, ICMP_ECHO_REQUEST, 0, (uint32_t)id << 16 | 7, data, data_len);
     struct frame *f = calloc(64, sizeof(*f));
     assert_non_null(f);
-    unsigned n = make_fragments(ip_tmpl(IP_PROTO_ICMP, PEER_IP, OUR_IP, id), req, len, chunk, f,
-                                64);
+    unsigned n =
+        make_fragments(ip_tmpl(IP_PROTO_ICMP, RIG_PEER_IP, RIG_OUR_IP, id), req, len, chunk, f, 64);
     uint64_t reassembled = r->s->stats.ipv4_rx_reassembled;
     unsigned pending = reass_pending(r->s->ipv4.reass);
     size_t memory = reass_memory(r->s->ipv4.reass);
@@ -943,8 +844,8 @@ static void echo_in_fragments(struct rig *r, uint16_t id, size_t data_len, size_
     reass_destroy(ra);
     assert_int_equal(frames, (len + 1479) / 1480);
     assert_int_equal(glen, len);
-    assert_int_equal(ip.src, OUR_IP);
-    assert_int_equal(ip.dst, PEER_IP);
+    assert_int_equal(ip.src, RIG_OUR_IP);
+    assert_int_equal(ip.dst, RIG_PEER_IP);
     struct icmp_repr icmp;
     assert_int_equal(icmp_parse(got, glen, &icmp), WIRE_OK);
     assert_int_equal(icmp.type, ICMP_ECHO_REPLY);
@@ -1003,15 +904,15 @@ static void test_reass_largest(void **state)
     echo_in_fragments(r, 400, IPV4_MAX_DATAGRAM - IPV4_HDR_MIN - ICMP_HDR_LEN, 1480, NULL, false);
     /* One byte more cannot exist: the last fragment would pass 65535. */
     struct stack_stats before = r->s->stats;
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 401, 65512, 4, false, our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 401, 65512, 4, false, rig_our_mac);
     check_delta(&before, &r->s->stats, "ipv4_rx_bad_total_len", D(1), NULL);
     before = r->s->stats;
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 401, 65528, 16, true, our_mac);
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 401, 65528, 8, false, our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 401, 65528, 16, true, rig_our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 401, 65528, 8, false, rig_our_mac);
     check_delta(&before, &r->s->stats, "ipv4_rx_bad_total_len", D(2), NULL);
     assert_int_equal(reass_pending(r->s->ipv4.reass), 0);
     /* Exactly at the limit is a valid fragment (held, not complete). */
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 402, 65512, 3, false, our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 402, 65512, 3, false, rig_our_mac);
     assert_int_equal(reass_pending(r->s->ipv4.reass), 1);
 }
 
@@ -1020,36 +921,36 @@ static void test_reass_overlap(void **state)
     struct rig *r = *state;
     struct stack_stats before = r->s->stats;
     /* The second fragment starts inside the first. */
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 500, 0, 1480, true, our_mac);
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 500, 1472, 1480, true, our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 500, 0, 1480, true, rig_our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 500, 1472, 1480, true, rig_our_mac);
     assert_int_equal(r->s->stats.ipv4_reass_drop_overlap - before.ipv4_reass_drop_overlap, 1);
     assert_int_equal(reass_pending(r->s->ipv4.reass), 0);
     assert_int_equal(reass_memory(r->s->ipv4.reass), 0);
     /* What follows starts a new datagram that never completes. */
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 500, 2952, 100, false, our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 500, 2952, 100, false, rig_our_mac);
     assert_int_equal(reass_pending(r->s->ipv4.reass), 1);
     assert_int_equal(r->s->stats.ipv4_rx_reassembled, before.ipv4_rx_reassembled);
 
     /* A later fragment covering an earlier one entirely. */
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 501, 8, 8, true, our_mac);
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 501, 0, 24, true, our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 501, 8, 8, true, rig_our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 501, 0, 24, true, rig_our_mac);
     /* Same offset, different length. */
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 502, 0, 16, true, our_mac);
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 502, 0, 8, true, our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 502, 0, 16, true, rig_our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 502, 0, 8, true, rig_our_mac);
     /* Overlapping the one after it. */
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 503, 16, 16, false, our_mac);
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 503, 8, 16, true, our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 503, 16, 16, false, rig_our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 503, 8, 16, true, rig_our_mac);
     assert_int_equal(r->s->stats.ipv4_reass_drop_overlap - before.ipv4_reass_drop_overlap, 4);
     /* Two different ends. */
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 504, 16, 16, false, our_mac);
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 504, 16, 24, false, our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 504, 16, 16, false, rig_our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 504, 16, 24, false, rig_our_mac);
     /* A fragment past a known end, and an end before a held fragment. */
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 505, 16, 16, false, our_mac);
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 505, 32, 8, true, our_mac);
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 506, 64, 8, true, our_mac);
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 506, 8, 16, false, our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 505, 16, 16, false, rig_our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 505, 32, 8, true, rig_our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 506, 64, 8, true, rig_our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 506, 8, 16, false, rig_our_mac);
     /* MF with a length that is not a multiple of 8. */
-    deliver_fragment(r, IP_PROTO_ICMP, OUR_IP, 507, 0, 12, true, our_mac);
+    deliver_fragment(r, IP_PROTO_ICMP, RIG_OUR_IP, 507, 0, 12, true, rig_our_mac);
     assert_int_equal(r->s->stats.ipv4_reass_drop_bad - before.ipv4_reass_drop_bad, 4);
     assert_int_equal(reass_pending(r->s->ipv4.reass), 1); /* only id 500's tail */
     assert_int_equal(r->s->stats.ipv4_rx_reassembled, before.ipv4_rx_reassembled);
@@ -1065,8 +966,8 @@ static void test_reass_timeout(void **state)
     memset(data, 0x5c, sizeof(data));
     size_t len = build_icmp(req, ICMP_ECHO_REQUEST, 0, 0x12340001u, data, sizeof(data));
     struct frame f[4];
-    unsigned n = make_fragments(ip_tmpl(IP_PROTO_ICMP, PEER_IP, OUR_IP, 600), req, len, 1480, f,
-                                4);
+    unsigned n =
+        make_fragments(ip_tmpl(IP_PROTO_ICMP, RIG_PEER_IP, RIG_OUR_IP, 600), req, len, 1480, f, 4);
     assert_int_equal(n, 3);
     uint64_t start = r->now;
     rig_deliver(r, f[0].data, f[0].len);
@@ -1094,9 +995,9 @@ static void test_reass_timeout_broadcast(void **state)
     struct rig *r = *state;
     /* Fragment 0 of a datagram to a broadcast address: no time exceeded
      * about it (RFC 1122 3.2.2), and none sent from a broadcast source. */
-    deliver_fragment(r, IP_PROTO_UDP, BCAST_IP, 700, 0, 64, true, bcast_mac);
-    deliver_fragment(r, IP_PROTO_UDP, 0xffffffffu, 701, 0, 64, true, bcast_mac);
-    deliver_fragment(r, IP_PROTO_UDP, BCAST_IP, 702, 0, 64, true, our_mac);
+    deliver_fragment(r, IP_PROTO_UDP, RIG_BCAST_IP, 700, 0, 64, true, rig_bcast_mac);
+    deliver_fragment(r, IP_PROTO_UDP, 0xffffffffu, 701, 0, 64, true, rig_bcast_mac);
+    deliver_fragment(r, IP_PROTO_UDP, RIG_BCAST_IP, 702, 0, 64, true, rig_our_mac);
     assert_int_equal(reass_pending(r->s->ipv4.reass), 3);
     rig_run(r, r->now + REASS_TIMEOUT_US);
     assert_int_equal(reass_pending(r->s->ipv4.reass), 0);
@@ -1112,7 +1013,8 @@ static void test_reass_flood_bounds(void **state)
     enum { FLOOD = 1000 };
     for (unsigned i = 0; i < FLOOD; i++) {
         rig_run(r, r->now + 1);
-        deliver_fragment(r, IP_PROTO_UDP, OUR_IP, (uint16_t)(1000 + i), 0, 1480, true, our_mac);
+        deliver_fragment(r, IP_PROTO_UDP, RIG_OUR_IP, (uint16_t)(1000 + i), 0, 1480, true,
+                         rig_our_mac);
         assert_true(reass_pending(r->s->ipv4.reass) <= REASS_MAX_DATAGRAMS);
         assert_true(reass_memory(r->s->ipv4.reass) <= REASS_MEMORY_LIMIT);
     }
@@ -1125,16 +1027,16 @@ static void test_reass_flood_bounds(void **state)
     for (unsigned i = 0; i < 3 * REASS_MAX_DATAGRAMS; i++) {
         rig_run(r, r->now + 1);
         uint16_t id = (uint16_t)(3000 + i);
-        deliver_fragment(r, IP_PROTO_UDP, OUR_IP, id, 0, 32000, true, our_mac);
-        deliver_fragment(r, IP_PROTO_UDP, OUR_IP, id, 32000, 33000, true, our_mac);
-        deliver_fragment(r, IP_PROTO_UDP, OUR_IP, id, 65000, 504, true, our_mac);
+        deliver_fragment(r, IP_PROTO_UDP, RIG_OUR_IP, id, 0, 32000, true, rig_our_mac);
+        deliver_fragment(r, IP_PROTO_UDP, RIG_OUR_IP, id, 32000, 33000, true, rig_our_mac);
+        deliver_fragment(r, IP_PROTO_UDP, RIG_OUR_IP, id, 65000, 504, true, rig_our_mac);
         assert_true(reass_pending(r->s->ipv4.reass) <= REASS_MAX_DATAGRAMS);
         assert_true(reass_memory(r->s->ipv4.reass) <= REASS_MEMORY_LIMIT);
     }
     /* Per datagram, at most REASS_MAX_FRAGMENTS pieces. */
     uint64_t too_many = r->s->stats.ipv4_reass_drop_too_many;
     for (unsigned i = 0; i <= REASS_MAX_FRAGMENTS; i++)
-        deliver_fragment(r, IP_PROTO_UDP, OUR_IP, 5000, (size_t)i * 16, 8, true, our_mac);
+        deliver_fragment(r, IP_PROTO_UDP, RIG_OUR_IP, 5000, (size_t)i * 16, 8, true, rig_our_mac);
     /* The datagram is dropped when it passes the limit (and, when the
      * table was full, one more eviction made room for it). */
     assert_true(r->s->stats.ipv4_reass_drop_too_many - too_many >= 1);
@@ -1159,10 +1061,10 @@ static void expect_arp_request(struct rig *r, uint32_t target)
     assert_true(n >= ETHER_HDR_LEN + ARP_PKT_LEN);
     struct ether_repr eth;
     struct arp_repr arp;
-    assert_int_equal(ether_parse(rx, n, &eth), WIRE_OK);
+    assert_int_equal(ether_parse(rig_rx, n, &eth), WIRE_OK);
     assert_int_equal(eth.ethertype, ETHERTYPE_ARP);
-    assert_memory_equal(eth.dst, bcast_mac, 6);
-    assert_int_equal(arp_parse(rx + ETHER_HDR_LEN, n - ETHER_HDR_LEN, &arp), WIRE_OK);
+    assert_memory_equal(eth.dst, rig_bcast_mac, 6);
+    assert_int_equal(arp_parse(rig_rx + ETHER_HDR_LEN, n - ETHER_HDR_LEN, &arp), WIRE_OK);
     assert_int_equal(arp.op, ARP_OP_REQUEST);
     assert_int_equal(arp.tpa, target);
 }
@@ -1171,58 +1073,58 @@ static void test_route_connected_and_gateway(void **state)
 {
     struct rig *r = *state; /* unresolved, with a gateway */
     memset(echo, 0, sizeof(echo));
-    assert_int_equal(ipv4_source_for(r->s, FAR_IP), OUR_IP);
-    assert_int_equal(ipv4_mtu_for(r->s, FAR_IP), 1500);
-    assert_int_equal(ipv4_source_for(r->s, 0xc0000232u), OUR_IP);
+    assert_int_equal(ipv4_source_for(r->s, RIG_FAR_IP), RIG_OUR_IP);
+    assert_int_equal(ipv4_mtu_for(r->s, RIG_FAR_IP), 1500);
+    assert_int_equal(ipv4_source_for(r->s, 0xc0000232u), RIG_OUR_IP);
     /* On the link: resolve the destination itself. */
     assert_int_equal(icmp_echo_start(r->s, 0xc0000232u, 1, 8, 5000000, echo_done, 0), 0);
     expect_arp_request(r, 0xc0000232u);
     /* Off the link: resolve the gateway, send to its MAC. */
-    assert_int_equal(icmp_echo_start(r->s, FAR_IP, 2, 8, 5000000, echo_done, 1), 0);
-    expect_arp_request(r, PEER_IP);
+    assert_int_equal(icmp_echo_start(r->s, RIG_FAR_IP, 2, 8, 5000000, echo_done, 1), 0);
+    expect_arp_request(r, RIG_PEER_IP);
     assert_int_equal(rig_recv(r), 0);
-    send_arp(r, ARP_OP_REPLY, peer_mac, PEER_IP, OUR_IP);
+    rig_send_arp(r, rig_our_mac, ARP_OP_REPLY, rig_peer_mac, RIG_PEER_IP, rig_our_mac, RIG_OUR_IP);
     struct ipv4_repr ip;
     const uint8_t *payload;
     size_t len;
-    expect_ip(r, &ip, &payload, &len); /* to peer_mac: checked by expect_ip */
-    assert_int_equal(ip.dst, FAR_IP);
-    assert_int_equal(ip.src, OUR_IP);
+    expect_ip(r, &ip, &payload, &len); /* to rig_peer_mac: checked by expect_ip */
+    assert_int_equal(ip.dst, RIG_FAR_IP);
+    assert_int_equal(ip.src, RIG_OUR_IP);
     assert_int_equal(rig_recv(r), 0);
     /* The subnet broadcast goes to the broadcast MAC, without ARP. */
     struct pkt *pkt = pkt_alloc(UDP_HDR_LEN);
     struct udp_repr udp = {.src_port = 1, .dst_port = 2};
-    udp_emit_ipv4(&udp, OUR_IP, BCAST_IP, pkt->data);
-    assert_int_equal(ipv4_output(r->s, pkt, IP_PROTO_UDP, 0, BCAST_IP, NULL), 0);
+    udp_emit_ipv4(&udp, RIG_OUR_IP, RIG_BCAST_IP, pkt->data);
+    assert_int_equal(ipv4_output(r->s, pkt, IP_PROTO_UDP, 0, RIG_BCAST_IP, NULL), 0);
     size_t n = rig_recv(r);
     assert_true(n > 0);
-    assert_memory_equal(rx, bcast_mac, 6);
+    assert_memory_equal(rig_rx, rig_bcast_mac, 6);
 }
 
 static void test_route_none(void **state)
 {
     struct rig *r = *state; /* no gateway */
     memset(echo, 0, sizeof(echo));
-    assert_int_equal(ipv4_source_for(r->s, FAR_IP), 0);
-    assert_int_equal(ipv4_mtu_for(r->s, FAR_IP), 0);
+    assert_int_equal(ipv4_source_for(r->s, RIG_FAR_IP), 0);
+    assert_int_equal(ipv4_mtu_for(r->s, RIG_FAR_IP), 0);
     struct stack_stats before = r->s->stats;
-    assert_int_equal(icmp_echo_start(r->s, FAR_IP, 1, 8, 5000000, echo_done, 0), -ENETUNREACH);
+    assert_int_equal(icmp_echo_start(r->s, RIG_FAR_IP, 1, 8, 5000000, echo_done, 0), -ENETUNREACH);
     assert_int_equal(r->s->stats.ipv4_tx_no_route - before.ipv4_tx_no_route, 1);
     struct pkt *pkt = pkt_alloc(8);
     memset(pkt->data, 0, 8);
-    assert_int_equal(ipv4_output(r->s, pkt, IP_PROTO_UDP, 0, FAR_IP, NULL), -ENETUNREACH);
+    assert_int_equal(ipv4_output(r->s, pkt, IP_PROTO_UDP, 0, RIG_FAR_IP, NULL), -ENETUNREACH);
     assert_int_equal(rig_recv(r), 0);
     /* The waiter was released: no late callback. */
     rig_run(r, r->now + 10000000);
     assert_int_equal(echo[0].calls, 0);
     /* The link itself is still reachable. */
-    assert_int_equal(icmp_echo_start(r->s, PEER_IP, 2, 8, 5000000, echo_done, 1), 0);
+    assert_int_equal(icmp_echo_start(r->s, RIG_PEER_IP, 2, 8, 5000000, echo_done, 1), 0);
     assert_true(rig_recv(r) > 0);
 }
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, rig_teardown)
     const struct CMUnitTest tests[] = {
         T(test_truncations),
         T(test_bad_headers),
@@ -1245,8 +1147,8 @@ int main(void)
         T(test_reass_timeout_broadcast),
         T(test_reass_flood_bounds),
         cmocka_unit_test_setup_teardown(test_route_connected_and_gateway, setup_unresolved,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_none, setup_no_gateway, teardown),
+                                        rig_teardown),
+        cmocka_unit_test_setup_teardown(test_route_none, setup_no_gateway, rig_teardown),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
