@@ -107,14 +107,6 @@ static int channel_open(void)
     return shim_fd_hide(fd);
 }
 
-/* Our own pid, asked of the stack once: tells owner from joiner. */
-static void learn_ownership(void)
-{
-    struct ctl_msg msg = {.op = CTL_OP_HELLO};
-    int rc = shim_call(&msg, NULL, 0, 5000);
-    atomic_store(&stack_is_owner, rc >= 0 && msg.u.hello.pid == sys_getpid());
-}
-
 int shim_stack_ensure(void)
 {
     if (atomic_load(&stack_handle) != NULL)
@@ -150,9 +142,11 @@ int shim_stack_ensure(void)
         pthread_mutex_unlock(&start_lock);
         return -ENETDOWN;
     }
+    /* Owner (the stack runs as a thread here) or joiner, as the native
+     * API knows it. */
+    atomic_store(&stack_is_owner, api_owns_stack(ts));
     atomic_store(&stack_handle, ts);
     pthread_mutex_unlock(&start_lock);
-    learn_ownership();
     return 0;
 }
 

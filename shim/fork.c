@@ -64,6 +64,7 @@ static void fork_child(void)
         return;
     shim_pid = sys_getpid();
     fdreg_close_all();
+    api_forget_channels();
     fdt_for_each(child_forget_stack_fds, NULL);
     shim_channel_after_fork();
 }

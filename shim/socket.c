@@ -508,7 +508,8 @@ SHIM_EXPORT int listen(int fd, int backlog)
         errno = EMFILE;
         return -1;
     }
-    fdreg_note(token);
+    /* The program's, not the stack's: it must survive a handover. */
+    fdreg_note_client(token);
     struct ctl_msg msg = {.op = CTL_OP_SOCK_LISTEN};
     msg.u.sock.local =
         (struct ctl_endpoint){.addr = s->local.addr, .port = s->local.port, .family = AF_INET};

@@ -70,13 +70,22 @@ static bool continuation_idle(struct stack *stack)
            ctl_client_count(stack) == 0;
 }
 
+/* One handover at a time: two threads forking at once must not both ask
+ * the loop (the second finds the stack gone and has nothing to do). */
+static pthread_mutex_t handover_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int api_handover(struct toysock *ts)
 {
-    if (ts->joined)
+    pthread_mutex_lock(&handover_lock);
+    if (ts->joined) {
+        pthread_mutex_unlock(&handover_lock);
         return 0;
+    }
     int rc = loop_handover(ts->loop, continuation_idle);
-    if (rc < 0)
+    if (rc < 0) {
+        pthread_mutex_unlock(&handover_lock);
         return rc;
+    }
     pthread_join(ts->thread, NULL);
     /* This process's copies of the stack's fds are closed; its memory is
      * left as it is (freeing it would touch state the continuation owns
@@ -84,6 +93,7 @@ int api_handover(struct toysock *ts)
     ts->joined = true;
     ts->stack = NULL;
     ts->loop = NULL;
+    pthread_mutex_unlock(&handover_lock);
     return 0;
 }
 
@@ -122,15 +132,31 @@ static int open_log(const struct toysock_config *cfg, char *err, size_t errlen)
     return fd;
 }
 
+/* Closes this thread's channel to ts, if it has one. */
+static void drop_channel(const struct toysock *ts)
+{
+    for (unsigned i = 0; i < CHANNELS_PER_THREAD; i++)
+        if (thread_channels[i].serial == ts->serial) {
+            fdreg_close(thread_channels[i].fd);
+            thread_channels[i].serial = 0;
+        }
+}
+
+void api_forget_channels(void)
+{
+    for (unsigned i = 0; i < CHANNELS_PER_THREAD; i++)
+        thread_channels[i].serial = 0;
+}
+
 /* Joins the stack another program runs on the link, if its configuration
  * is the one we were given (DESIGN §3: one link, one stack). */
 static int join_stack(struct toysock *ts, const struct toysock_config *cfg, char *err,
                       size_t errlen)
 {
-    ts->joined = true;
     struct ctl_msg msg = {.op = CTL_OP_HELLO};
     int rc = api_call(ts, &msg, NULL, 0);
     if (rc < 0) {
+        drop_channel(ts);
         snprintf(err, errlen,
                  "TOYSOCK_IFACE: %s is locked by a toysock stack that does not answer: %s",
                  cfg->iface, strerror(-rc));
@@ -149,11 +175,7 @@ static int join_stack(struct toysock *ts, const struct toysock_config *cfg, char
                  "%s: differs from the stack already serving %s (pid %d); use its settings "
                  "or another link",
                  var, cfg->iface, (int)h->pid);
-        for (unsigned i = 0; i < CHANNELS_PER_THREAD; i++)
-            if (thread_channels[i].serial == ts->serial) {
-                fdreg_close(thread_channels[i].fd);
-                thread_channels[i].serial = 0;
-            }
+        drop_channel(ts);
         return -EINVAL;
     }
     return 0;
@@ -181,14 +203,25 @@ int toysock_open(const struct toysock_config *cfg, struct toysock **out, char *e
     ts->iface[sizeof(ts->iface) - 1] = '\0';
     ts->serial = atomic_fetch_add(&next_serial, 1);
     int listen_fd;
-    int rc = ctl_listen(cfg->iface, &listen_fd);
-    if (rc == -EADDRINUSE) {
-        /* A stack already serves this link: join it. */
+    int rc;
+    /* A stack already serves this link: join it. A continuation may exit
+     * just as we come (it had gone idle): then the name is free again and
+     * we start our own, a few times at most. */
+    for (int attempt = 0;; attempt++) {
+        rc = ctl_listen(cfg->iface, &listen_fd);
+        if (rc != -EADDRINUSE)
+            break;
+        ts->joined = true;
         rc = join_stack(ts, cfg, err, errlen);
-        if (rc < 0)
+        if (rc == 0) {
+            *out = ts;
+            return 0;
+        }
+        ts->joined = false;
+        bool gone = rc == -ECONNREFUSED || rc == -ECONNRESET || rc == -EPIPE;
+        if (!gone || attempt >= 20)
             goto fail_log;
-        *out = ts;
-        return 0;
+        usleep(50000);
     }
     if (rc < 0) {
         snprintf(err, errlen, "control socket for %s: %s", cfg->iface, strerror(-rc));
@@ -207,11 +240,11 @@ int toysock_open(const struct toysock_config *cfg, struct toysock **out, char *e
     if (rc == 0)
         rc = loop_create(ts->stack, &ts->loop);
     if (rc == 0)
-        rc = ctl_start(ts->loop, listen_fd);
-    if (rc == 0)
-        loop_set_drain(ts->loop, stack_has_work, LINGER_ON_CLOSE_US);
+        rc = ctl_start(ts->loop, listen_fd); /* owns listen_fd from here on, also on failure */
     else
         fdreg_close(listen_fd);
+    if (rc == 0)
+        loop_set_drain(ts->loop, stack_has_work, LINGER_ON_CLOSE_US);
     if (rc < 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "cannot start the stack: %s", strerror(-rc));
@@ -245,12 +278,7 @@ void toysock_close(struct toysock *ts)
 {
     if (ts == NULL)
         return;
-    for (unsigned i = 0; i < CHANNELS_PER_THREAD; i++) {
-        if (thread_channels[i].serial == ts->serial) {
-            fdreg_close(thread_channels[i].fd);
-            thread_channels[i].serial = 0;
-        }
-    }
+    drop_channel(ts);
     if (ts->joined) {
         free(ts);
         return;

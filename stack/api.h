@@ -22,6 +22,9 @@ int api_call(struct toysock *ts, struct ctl_msg *msg, const int *fds, unsigned n
 int api_handover(struct toysock *ts);
 /* True when ts runs the stack in this process. */
 bool api_owns_stack(const struct toysock *ts);
+/* In a forked child: forgets the calling thread's channels (their fds are
+ * already closed by fdreg_close_all), without closing anything. */
+void api_forget_channels(void);
 /* True in the thread forking a continuation: atfork handlers must do
  * nothing there. */
 bool api_in_handover(void);

@@ -88,6 +88,11 @@ void fdreg_note(int fd)
     mark(fd, true);
 }
 
+void fdreg_note_client(int fd)
+{
+    mark_in(client_fds, fd, true);
+}
+
 void fdreg_forget(int fd)
 {
     mark(fd, false);

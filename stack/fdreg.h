@@ -23,6 +23,8 @@ int fdreg_take(int fd);
 int fdreg_take_client(int fd);
 /* Records fd without moving it (an fd a library keeps, e.g. libpcap's). */
 void fdreg_note(int fd);
+/* The same, as a client fd (kept across a handover). */
+void fdreg_note_client(int fd);
 /* Forgets fd and closes it. */
 void fdreg_close(int fd);
 /* Forgets fd without closing it. */

@@ -30,6 +30,7 @@
 static void sock_tcp_event(struct tcp_pcb *pcb, void *owner, unsigned events);
 static void on_bridge(struct loop *loop, struct loop_watch *watch, uint32_t events);
 static void connect_timeout(struct stack *stack, struct timer *timer);
+static void connect_reply(struct sock *s, int result);
 
 struct sock_table *sock_table_of(const struct stack *stack)
 {
@@ -149,6 +150,16 @@ static void endpoints_from_pcb(struct sock *s)
 static void sock_free(struct sock *s)
 {
     struct stack *stack = loop_stack(s->table->loop);
+    if (s->on_work_list) {
+        struct sock **pp = &s->table->work;
+        while (*pp != NULL && *pp != s)
+            pp = &(*pp)->work_next;
+        if (*pp == s)
+            *pp = s->work_next;
+        s->on_work_list = false;
+    }
+    if (s->connect_waiting)
+        connect_reply(s, -ECONNABORTED);
     timer_cancel(stack, &s->connect_timer);
     bridge_close(s);
     if (s->pcb != NULL) {
@@ -175,6 +186,9 @@ void sock_make_zombie(struct sock *s)
         return;
     struct stack *stack = loop_stack(t->loop);
     timer_cancel(stack, &s->connect_timer);
+    /* A blocking connect must not wait forever on a socket that is gone. */
+    if (s->connect_waiting)
+        connect_reply(s, -(s->final_error ? s->final_error : ECONNABORTED));
     bridge_close(s);
     free(s->stage);
     s->stage = NULL;
@@ -251,9 +265,11 @@ static void pump_tx(struct sock *s)
                 program_closed(s, true);
             return;
         }
-        /* EOF: the program shut down writing, or closed. */
+        /* EOF: the program shut down writing, or closed. A hang-up means
+         * nothing more can cross the bridge either way: TCP finishes alone
+         * (FIN after the queued data, or RST when data will go unread). */
         s->tx_eof = true;
-        if (bridge_hung_up(s->watch.fd) && !s->fin_forwarded) {
+        if (bridge_hung_up(s->watch.fd)) {
             program_closed(s, tcp_recv_available(s->pcb) > 0);
             return;
         }
@@ -526,6 +542,18 @@ static void sock_tcp_event(struct tcp_pcb *pcb, void *owner, unsigned events)
     sock_mark_work(s);
 }
 
+/* The connection ended and everything it received reached the bridge:
+ * the pcb goes back to TCP and the program reads EOF/EPIPE. */
+static void finish_if_drained(struct sock *s)
+{
+    if (s->closed_event && s->pcb != NULL && s->stage_off >= s->stage_len &&
+        tcp_recv_available(s->pcb) == 0) {
+        endpoints_from_pcb(s);
+        release_pcb(s, false);
+        bridge_finish(s);
+    }
+}
+
 static void sock_do_work(struct sock *s)
 {
     if (s->zombie)
@@ -550,12 +578,9 @@ static void sock_do_work(struct sock *s)
             return;
         pump_rx(s);
         pump_tx(s);
-        if (s->closed_event && s->pcb != NULL && s->stage_off >= s->stage_len &&
-            tcp_recv_available(s->pcb) == 0) {
-            endpoints_from_pcb(s);
-            release_pcb(s, false);
-            bridge_finish(s);
-        }
+        if (s->zombie)
+            return;
+        finish_if_drained(s);
     }
     update_interest(s);
 }
@@ -597,6 +622,12 @@ static void on_bridge(struct loop *loop, struct loop_watch *watch, uint32_t even
         pump_tx(s);
     if (s->zombie)
         return;
+    finish_if_drained(s);
+    if ((events & EPOLLHUP) && (s->pcb == NULL || s->closed_event)) {
+        /* The connection is over and the program is gone. */
+        program_closed(s, false);
+        return;
+    }
     if ((events & EPOLLHUP) && s->tx_eof) {
         /* Both directions are shut: nothing more can cross the bridge. */
         if (s->pcb != NULL && !s->fin_forwarded)
@@ -618,16 +649,14 @@ bool sock_reap(struct stack *stack)
     if (t == NULL)
         return false;
     bool worked = t->work != NULL;
-    /* Pumping may mark more sockets; bound the rounds for fairness. */
-    for (int round = 0; round < 4 && t->work != NULL; round++) {
-        struct sock *list = t->work;
-        t->work = NULL;
-        while (list != NULL) {
-            struct sock *s = list;
-            list = s->work_next;
-            s->on_work_list = false;
-            sock_do_work(s);
-        }
+    /* Sockets are taken off the list one at a time, so one freed meanwhile
+     * (sock_free unlinks it) is never visited. Pumping may mark more:
+     * the budget keeps the turn bounded, the loop comes back at once. */
+    for (unsigned budget = 4 * (t->count + 1); t->work != NULL && budget > 0; budget--) {
+        struct sock *s = t->work;
+        t->work = s->work_next;
+        s->on_work_list = false;
+        sock_do_work(s);
     }
     while (t->zombie_count > SOCK_ZOMBIES_MAX) {
         struct sock *z = t->zombies_head;

@@ -119,7 +119,8 @@ static bool send_record(struct sock *s, const struct dgram_hdr *hdr, const void 
 }
 
 /* Network to program: queued datagrams (and a pending error) into the
- * bridge while it has room. Returns false when the bridge is full. */
+ * bridge while it has room. Returns false when the bridge is full; a batch
+ * that stops with datagrams left marks the socket for another round. */
 static bool pump_in(struct sock *s)
 {
     uint8_t *buf = s->table->scratch;
@@ -146,6 +147,8 @@ static bool pump_in(struct sock *s)
         }
         udp_recv(s->udp, buf, 0, NULL, NULL, NULL, false, &full);
     }
+    if (s->udp != NULL && udp_queued_count(s->udp) > 0)
+        sock_mark_work(s);
     return true;
 }
 
