@@ -2,6 +2,7 @@
  * answer at once or when the protocol finishes (ping), and forget a
  * client's pending work when it goes away. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct ctl_client {
 
 struct ctl_state {
     struct loop *loop;
+    int spare_fd; /* given up to accept-and-refuse when fds run out */
     struct loop_watch listen_watch;
     struct ctl_client clients[CTL_MAX_CLIENTS];
 };
@@ -260,6 +262,17 @@ static void on_listen(struct loop *loop, struct loop_watch *watch, uint32_t even
     struct ctl_state *ctl = loop_stack(loop)->ctl;
     for (;;) {
         int fd = fdreg_take(accept4(watch->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && ctl->spare_fd >= 0) {
+            /* Out of fds: the pending client would keep the listener
+             * readable and the loop spinning. Refuse it with the spare. */
+            fdreg_close(ctl->spare_fd);
+            int refused = accept4(watch->fd, NULL, NULL, SOCK_CLOEXEC);
+            if (refused >= 0)
+                close(refused);
+            ctl->spare_fd = fdreg_take(open("/dev/null", O_RDONLY | O_CLOEXEC));
+            STAT_INC(loop_stack(loop), ctl_errors);
+            continue;
+        }
         if (fd < 0)
             return;
         /* Only the same user may drive the stack. */
@@ -297,6 +310,7 @@ int ctl_start(struct loop *loop, int listen_fd)
     if (ctl == NULL)
         return -ENOMEM;
     ctl->loop = loop;
+    ctl->spare_fd = fdreg_take(open("/dev/null", O_RDONLY | O_CLOEXEC));
     for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
         ctl->clients[i].ctl = ctl;
         ctl->clients[i].watch.fd = -1;
@@ -306,6 +320,7 @@ int ctl_start(struct loop *loop, int listen_fd)
     int rc = loop_watch_add(loop, &ctl->listen_watch, EPOLLIN);
     if (rc < 0) {
         fdreg_close(listen_fd);
+        fdreg_close(ctl->spare_fd);
         free(ctl);
         return rc;
     }
@@ -331,6 +346,7 @@ void ctl_stop(struct loop *loop)
             client_close(&ctl->clients[i]);
     loop_watch_del(loop, &ctl->listen_watch);
     fdreg_close(ctl->listen_watch.fd);
+    fdreg_close(ctl->spare_fd);
     free(ctl);
     stack->ctl = NULL;
 }

@@ -3,6 +3,8 @@
  * uses signals: another thread stops it through an eventfd. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -38,6 +40,7 @@ struct loop {
     bool handed_over;      /* this process no longer runs the stack */
     bool continuation;     /* this process is the continuation */
     bool (*idle)(struct stack *stack);
+    atomic_bool running; /* loop_run is turning (read by other threads) */
 };
 
 static _Thread_local bool forking_continuation;
@@ -176,6 +179,8 @@ static void run_handover(struct loop *loop)
 
 int loop_handover(struct loop *loop, bool (*idle)(struct stack *stack))
 {
+    if (!atomic_load(&loop->running))
+        return -ESRCH; /* nobody would answer */
     int reply_fd = fdreg_take_client(eventfd(0, EFD_CLOEXEC));
     if (reply_fd < 0)
         return reply_fd < -1 ? reply_fd : -errno;
@@ -184,9 +189,15 @@ int loop_handover(struct loop *loop, bool (*idle)(struct stack *stack))
     uint64_t one = 1;
     ssize_t n = write(loop->handover_watch.fd, &one, sizeof(one));
     uint64_t reply = 0;
-    if (n == (ssize_t)sizeof(one))
-        while (read(reply_fd, &reply, sizeof(reply)) < 0 && errno == EINTR)
+    /* Bounded: a loop that died meanwhile must not hang the caller. */
+    struct pollfd p = {.fd = reply_fd, .events = POLLIN};
+    if (n == (ssize_t)sizeof(one)) {
+        int waited;
+        while ((waited = poll(&p, 1, 10000)) < 0 && errno == EINTR)
             ;
+        if (waited == 1 && read(reply_fd, &reply, sizeof(reply)) < 0)
+            reply = 0;
+    }
     fdreg_close(reply_fd);
     if (reply == 1)
         return 0;
@@ -274,6 +285,7 @@ static void arm_timer(struct loop *loop, uint64_t deadline)
 void loop_run(struct loop *loop)
 {
     struct epoll_event events[LOOP_MAX_EVENTS];
+    atomic_store(&loop->running, true);
     while (!loop_done(loop)) {
         uint64_t next = stack_run(loop->stack, clock_now_us());
         /* Socket work can queue frames on fd-less interfaces (loopback)
@@ -308,6 +320,7 @@ void loop_run(struct loop *loop)
         if (loop->handover_pending)
             run_handover(loop);
     }
+    atomic_store(&loop->running, false);
 }
 
 void loop_stop(struct loop *loop)

@@ -31,6 +31,7 @@ static void sock_tcp_event(struct tcp_pcb *pcb, void *owner, unsigned events);
 static void on_bridge(struct loop *loop, struct loop_watch *watch, uint32_t events);
 static void connect_timeout(struct stack *stack, struct timer *timer);
 static void connect_reply(struct sock *s, int result);
+static void pump_accept(struct sock *s);
 
 struct sock_table *sock_table_of(const struct stack *stack)
 {
@@ -221,6 +222,7 @@ static void release_pcb(struct sock *s, bool abort)
         return;
     endpoints_from_pcb(s);
     tcp_get_info(s->pcb, &s->last_info);
+    s->last_opts = *tcp_get_options(s->pcb);
     s->have_last_info = true;
     tcp_set_owner(s->pcb, NULL, NULL);
     if (abort || s->stage_off < s->stage_len)
@@ -368,7 +370,7 @@ static void update_interest(struct sock *s)
     uint32_t ev = 0;
     if (s->kind == SOCK_KIND_LISTENER) {
         ev = EPOLLRDHUP;
-        if (s->parked != NULL)
+        if (s->parked != NULL && !s->parked_retry)
             ev |= EPOLLOUT;
     } else {
         /* Once the program shut down writing, RDHUP stays true: asking for
@@ -444,6 +446,15 @@ static void connect_timeout(struct stack *stack, struct timer *timer)
 {
     (void)stack;
     struct sock *s = container_of(timer, struct sock, connect_timer);
+    if (s->kind == SOCK_KIND_LISTENER) {
+        /* The listener's retry of a parked connection (ETOOMANYREFS). */
+        s->parked_retry = false;
+        if (!s->zombie) {
+            pump_accept(s);
+            update_interest(s);
+        }
+        return;
+    }
     if (s->connecting)
         connect_failed(s, ETIMEDOUT);
 }
@@ -515,6 +526,11 @@ static void pump_accept(struct sock *s)
         if (rc == -EAGAIN || rc == -ETOOMANYREFS) {
             s->parked = child;
             s->parked_fd = prog_fd;
+            /* EAGAIN clears when the program accepts (EPOLLOUT); too many
+             * fds in flight does not show in poll: retry on a timer. */
+            s->parked_retry = rc == -ETOOMANYREFS;
+            if (s->parked_retry)
+                timer_arm(stack, &s->connect_timer, stack->now_us + 10000);
             return;
         }
         s->parked = NULL;
@@ -857,8 +873,8 @@ int sock_request(struct stack *stack, struct ctl_msg *msg, int *fds, unsigned nf
             break;
         case CTL_OP_SOCK_SETOPT:
         case CTL_OP_SOCK_GETOPT:
-            if (s->pcb == NULL && s->have_last_info && msg->op == CTL_OP_SOCK_GETOPT)
-                rc = sock_option_closed(&s->last_info, msg, reply);
+            if (s->pcb == NULL && s->have_last_info)
+                rc = sock_option_closed(&s->last_opts, &s->last_info, msg, reply);
             else
                 rc = sock_option(s->pcb, msg, reply);
             break;

@@ -125,9 +125,11 @@ static int set_option(struct tcp_pcb *pcb, const struct ctl_msg *msg)
     return tcp_set_options(pcb, &o);
 }
 
-static int get_option(struct tcp_pcb *pcb, const struct ctl_msg *msg, struct ctl_msg *reply)
+/* Reads an option from a connection's options and TCP_INFO (live, or as
+ * they were when it ended). */
+static int get_option(const struct tcp_options *o, const struct toysock_tcp_info *info,
+                      const struct ctl_msg *msg, struct ctl_msg *reply)
 {
-    const struct tcp_options *o = tcp_get_options(pcb);
     reply->u.opt.level = msg->u.opt.level;
     reply->u.opt.name = msg->u.opt.name;
     switch (msg->u.opt.level) {
@@ -151,25 +153,17 @@ static int get_option(struct tcp_pcb *pcb, const struct ctl_msg *msg, struct ctl
         case TCP_KEEPINTVL: put_int(reply, (int)o->keepintvl_s); return 0;
         case TCP_KEEPCNT: put_int(reply, (int)o->keepcnt); return 0;
         case TCP_SYNCNT: put_int(reply, o->syn_retries); return 0;
-        case TCP_MAXSEG: {
-            struct toysock_tcp_info info;
-            tcp_get_info(pcb, &info);
-            put_int(reply, (int)(info.snd_mss ? info.snd_mss : 536));
-            return 0;
-        }
+        case TCP_MAXSEG: put_int(reply, (int)(info->snd_mss ? info->snd_mss : 536)); return 0;
         case TCP_CONGESTION:
             /* TCP_CA_NAME_MAX bytes, NUL-padded, as Linux returns it. */
             memset(reply->u.opt.value, 0, 16);
             memcpy(reply->u.opt.value, o->congestion, strnlen(o->congestion, 15));
             reply->u.opt.len = 16;
             return 0;
-        case TCP_INFO: {
-            struct toysock_tcp_info info;
-            tcp_get_info(pcb, &info);
-            memcpy(reply->u.opt.value, &info, sizeof(info));
-            reply->u.opt.len = sizeof(info);
+        case TCP_INFO:
+            memcpy(reply->u.opt.value, info, sizeof(*info));
+            reply->u.opt.len = sizeof(*info);
             return 0;
-        }
         default: return -ENOPROTOOPT;
         }
     default: return -ENOPROTOOPT;
@@ -182,20 +176,19 @@ int sock_option(struct tcp_pcb *pcb, const struct ctl_msg *msg, struct ctl_msg *
         return -EINVAL;
     if (msg->op == CTL_OP_SOCK_SETOPT)
         return set_option(pcb, msg);
-    return get_option(pcb, msg, reply);
+    struct toysock_tcp_info info;
+    tcp_get_info(pcb, &info);
+    return get_option(tcp_get_options(pcb), &info, msg, reply);
 }
 
-int sock_option_closed(const struct toysock_tcp_info *last, const struct ctl_msg *msg,
-                       struct ctl_msg *reply)
+int sock_option_closed(const struct tcp_options *opts, const struct toysock_tcp_info *last,
+                       const struct ctl_msg *msg, struct ctl_msg *reply)
 {
-    reply->u.opt.level = msg->u.opt.level;
-    reply->u.opt.name = msg->u.opt.name;
-    if (msg->u.opt.level == IPPROTO_TCP && msg->u.opt.name == TCP_INFO) {
-        struct toysock_tcp_info info = *last;
-        info.state = TCP_CLOSED;
-        memcpy(reply->u.opt.value, &info, sizeof(info));
-        reply->u.opt.len = sizeof(info);
+    /* Kernel TCP still takes options on a closed socket (SO_LINGER just
+     * before close, buffer sizes); they change nothing any more. */
+    if (msg->op == CTL_OP_SOCK_SETOPT)
         return 0;
-    }
-    return -EINVAL;
+    struct toysock_tcp_info info = *last;
+    info.state = TCP_CLOSED;
+    return get_option(opts, &info, msg, reply);
 }

@@ -10,10 +10,12 @@ struct ctl_msg;
  * msg->u.opt on pcb; a read fills reply->u.opt. 0 or -errno. */
 int sock_option(struct tcp_pcb *pcb, const struct ctl_msg *msg, struct ctl_msg *reply);
 
-/* Reads an option of a connection that is over: TCP_INFO as it ended,
- * ENOTCONN-like answers for the rest. */
+/* An option of a connection that is over, answered from its options and
+ * TCP_INFO as they were when it ended; setting one is accepted and does
+ * nothing, as on a closed kernel socket. */
 struct toysock_tcp_info;
-int sock_option_closed(const struct toysock_tcp_info *last, const struct ctl_msg *msg,
-                       struct ctl_msg *reply);
+struct tcp_options;
+int sock_option_closed(const struct tcp_options *opts, const struct toysock_tcp_info *last,
+                       const struct ctl_msg *msg, struct ctl_msg *reply);
 
 #endif

@@ -11,6 +11,7 @@
 #include "ctl_proto.h"
 #include "loop.h"
 #include "sock.h"
+#include "tcp.h"
 #include "timer.h"
 #include "toysock/tcp_info.h"
 
@@ -73,10 +74,12 @@ struct sock {
     /* TCP_INFO as it was when the pcb went back to TCP. */
     bool have_last_info;
     struct toysock_tcp_info last_info;
+    struct tcp_options last_opts;
 
     /* Listener: an accepted connection the full bridge could not take. */
     struct sock *parked;
     int parked_fd;
+    bool parked_retry; /* too many fds in flight: retry on a timer, not EPOLLOUT */
 };
 
 struct sock_table {
