@@ -60,7 +60,6 @@ struct tsock *tsock_new(void)
     atomic_init(&s->refs, 1);
     atomic_flag_clear(&s->lock);
     s->stack_end = -1;
-    s->token = -1;
     return s;
 }
 
@@ -75,9 +74,7 @@ void tsock_unref(struct tsock *s)
         return;
     if (s->stack_end >= 0)
         shim_fd_unhide_close(s->stack_end);
-    if (s->token >= 0)
-        shim_fd_unhide_close(s->token);
-    s->stack_end = s->token = -1;
+    s->stack_end = -1;
     struct tsock *head = atomic_load(&free_list);
     do
         s->next_free = head;

@@ -55,9 +55,6 @@ struct tsock {
     /* The stack end kept by the shim (hidden, >= 1024) until the first
      * request hands it over; -1 after that. */
     int stack_end;
-    /* Listener: a hidden copy of the stream program end, whose inode names
-     * the socket to the stack after listen swapped in a seqpacket bridge. */
-    int token;
     bool contacted;    /* the stack knows the socket */
     bool fresh_needed; /* the bridge is spent (failed connect, fork child) */
     bool bound;        /* local holds the bound address */
@@ -79,7 +76,7 @@ struct tsock {
     struct tsock *next_free;
 };
 
-/* A new socket object (refs 1), zeroed with stack_end/token -1; NULL when
+/* A new socket object (refs 1), zeroed with stack_end -1; NULL when
  * memory is exhausted. Control path only. */
 struct tsock *tsock_new(void);
 void tsock_ref(struct tsock *s);

@@ -55,7 +55,6 @@ static void child_forget_stack_fds(int fd, struct tsock *s, void *arg)
         if (!s->contacted)
             s->fresh_needed = true;
     }
-    s->token = -1;
 }
 
 static void fork_child(void)

@@ -32,8 +32,8 @@ int sa_parse(const struct tsock *s, const struct sockaddr *sa, socklen_t len, bo
  * sa, truncated to *len; *len becomes the full size. */
 void sa_store(int domain, uint32_t addr, uint16_t port, struct sockaddr *sa, socklen_t *len);
 
-/* One request about s: names it by its program end (or a listener's
- * token); the first request hands over the pending stack end, or
+/* One request about s: names it by its program end (possession names
+ * the socket to the stack); the first request hands over the pending stack end, or
  * extra_fd when given. Records replies' endpoints. */
 int tsock_request(struct tsock *s, int fd, struct ctl_msg *msg, int timeout_ms, int extra_fd);
 /* The connection's final error for a read/write that saw EOF, EPIPE or

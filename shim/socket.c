@@ -144,16 +144,21 @@ static void record_endpoints(struct tsock *s, const struct ctl_msg *msg)
         s->remote = r->remote;
 }
 
-int tsock_request(struct tsock *s, int fd, struct ctl_msg *msg, int timeout_ms, int extra_fd)
+/* A request with up to two extra fds: a new stack end, and for listen
+ * the new bridge's program end, which names the socket from then on. */
+static int tsock_request_fds(struct tsock *s, int fd, struct ctl_msg *msg, int timeout_ms,
+                             int extra_fd, int key_fd)
 {
-    int fds[2];
+    int fds[CTL_MAX_FDS];
     unsigned n = 0;
-    fds[n++] = s->token >= 0 ? s->token : fd;
+    fds[n++] = fd;
     bool first = !s->contacted;
     if (extra_fd >= 0)
         fds[n++] = extra_fd;
     else if (first && s->stack_end >= 0)
         fds[n++] = s->stack_end;
+    if (key_fd >= 0 && n == 2)
+        fds[n++] = key_fd;
     if (msg->op == CTL_OP_SOCK_BIND || msg->op == CTL_OP_SOCK_LISTEN ||
         msg->op == CTL_OP_SOCK_CONNECT || msg->op == CTL_OP_SOCK_STATUS) {
         /* (u.sock only: it overlaps u.opt) */
@@ -181,6 +186,11 @@ int tsock_request(struct tsock *s, int fd, struct ctl_msg *msg, int timeout_ms, 
                     op == CTL_OP_SOCK_CONNECT || op == CTL_OP_SOCK_STATUS))
         record_endpoints(s, msg);
     return rc;
+}
+
+int tsock_request(struct tsock *s, int fd, struct ctl_msg *msg, int timeout_ms, int extra_fd)
+{
+    return tsock_request_fds(s, fd, msg, timeout_ms, extra_fd, -1);
 }
 
 /* Options set before the socket reached the stack, sent now. */
@@ -277,7 +287,7 @@ static int swap_in(int fd, struct tsock *s, int newfd)
         if (s->ep[i].fd == fd)
             regs[nregs++] = s->ep[i];
     tsock_unlock(s);
-    /* The old file may live on (a token, a child's copy): its
+    /* The old file may live on (a child's copy): its
      * registrations would keep firing for this number. */
     for (unsigned i = 0; i < nregs; i++)
         RAW(SYS_epoll_ctl, regs[i].epfd, EPOLL_CTL_DEL, fd, NULL, 0, 0);
@@ -314,9 +324,6 @@ static int fresh_bridge(int fd, struct tsock *s)
     }
     if (s->stack_end >= 0)
         shim_fd_unhide_close(s->stack_end);
-    if (s->token >= 0)
-        shim_fd_unhide_close(s->token);
-    s->token = -1;
     s->stack_end = shim_fd_hide(sv[1]);
     fd_identity(fd, &s->dev, &s->ino);
     s->contacted = false;
@@ -498,30 +505,18 @@ SHIM_EXPORT int listen(int fd, int backlog)
         errno = -rc;
         return -1;
     }
-    /* The stack knows the socket by the stream program end's inode: a
-     * hidden copy of it keeps naming the listener (stack change asked:
-     * re-key on listen, then this copy can go). */
-    int token = (int)sys_fcntl(fd, F_DUPFD_CLOEXEC, FDREG_BASE);
-    if (token < 0) {
-        sys_close(sv[0]);
-        sys_close(sv[1]);
-        errno = EMFILE;
-        return -1;
-    }
-    /* The program's, not the stack's: it must survive a handover. */
-    fdreg_note_client(token);
+    /* The request carries the new bridge's program end too: the stack
+     * names the listener by it from now on, so the program's fd (which
+     * becomes that end) keeps naming it, also in forked children. */
     struct ctl_msg msg = {.op = CTL_OP_SOCK_LISTEN};
     msg.u.sock.local =
         (struct ctl_endpoint){.addr = s->local.addr, .port = s->local.port, .family = AF_INET};
     msg.u.sock.backlog = backlog;
     if (s->reuseaddr || s->reuseport)
         msg.flags |= CTL_F_REUSEADDR;
-    s->token = token;
-    rc = tsock_request(s, fd, &msg, -1, sv[1]);
+    rc = tsock_request_fds(s, fd, &msg, -1, sv[1], sv[0]);
     sys_close(sv[1]);
     if (rc < 0) {
-        s->token = -1;
-        shim_fd_unhide_close(token);
         sys_close(sv[0]);
         errno = -rc;
         return -1;

@@ -18,7 +18,7 @@ enum ctl_op {
      * program's end of the bridge: possession names (and authorises) the
      * socket. A second fd, when present, is a new stack end for it. */
     CTL_OP_SOCK_BIND,    /* fds: program end, stack end */
-    CTL_OP_SOCK_LISTEN,  /* fds: program end [, seqpacket stack end] */
+    CTL_OP_SOCK_LISTEN,  /* fds: program end [, seqpacket stack end, its program end] */
     CTL_OP_SOCK_CONNECT, /* fds: program end [, stream stack end] */
     CTL_OP_SOCK_STATUS,  /* fds: program end */
     CTL_OP_SOCK_SETOPT,  /* fds: program end */
@@ -135,7 +135,7 @@ struct ctl_msg {
     } u;
 };
 
-#define CTL_MAX_FDS 2
+#define CTL_MAX_FDS 3
 
 /* Room for the SCM_RIGHTS of one request. */
 union ctl_control {

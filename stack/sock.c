@@ -736,7 +736,12 @@ static int sock_resolve(struct stack *stack, const struct ctl_msg *msg, int *fds
     if (msg->op == CTL_OP_SOCK_LISTEN ? type != SOCK_SEQPACKET || udp
                                       : type != (udp ? SOCK_SEQPACKET : SOCK_STREAM))
         return -EINVAL;
-    s = sock_new(stack, fds[1], &st);
+    /* A listen on first contact names the socket by the new bridge's
+     * program end, which becomes the program's fd. */
+    struct stat key = st;
+    if (nfds >= 3 && fds[2] >= 0 && fstat(fds[2], &key) < 0)
+        key = st;
+    s = sock_new(stack, fds[1], &key);
     if (s == NULL)
         return -ENOBUFS;
     if (udp)
@@ -744,6 +749,21 @@ static int sock_resolve(struct stack *stack, const struct ctl_msg *msg, int *fds
     fds[1] = -1;
     *out = s;
     return 0;
+}
+
+/* From now on the socket is named by the program end in fd (listen swaps
+ * the program's fd for the new bridge's end). */
+static void sock_rekey(struct sock *s, int fd)
+{
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return;
+    sock_unhash(s);
+    s->prog_dev = st.st_dev;
+    s->prog_ino = st.st_ino;
+    unsigned b = bucket_of(s->prog_dev, s->prog_ino);
+    s->hash_next = s->table->buckets[b];
+    s->table->buckets[b] = s;
 }
 
 static int do_bind(struct sock *s, const struct ctl_msg *msg)
@@ -865,7 +885,11 @@ int sock_request(struct stack *stack, struct ctl_msg *msg, int *fds, unsigned nf
     } else if (rc == 0) {
         switch (msg->op) {
         case CTL_OP_SOCK_BIND: rc = do_bind(s, msg); break;
-        case CTL_OP_SOCK_LISTEN: rc = do_listen(s, msg); break;
+        case CTL_OP_SOCK_LISTEN:
+            rc = do_listen(s, msg);
+            if (rc == 0 && nfds >= 3)
+                sock_rekey(s, fds[2]);
+            break;
         case CTL_OP_SOCK_CONNECT: rc = do_connect(s, msg, cookie); break;
         case CTL_OP_SOCK_STATUS:
             fill_status(s, reply, (msg->flags & CTL_F_CLEAR_ERROR) != 0);

@@ -3,7 +3,8 @@
 # `daemon on` does (listener opened, then fork, then the parent exits at
 # once) keeps serving from the child after its parent is gone, because the
 # fork moved the stack into a continuation process (DESIGN §3 Lifetime;
-# SHIM-PITFALLS item 2). Also: a client that writes and exits at once
+# SHIM-PITFALLS item 2); the child can still set options on the inherited
+# listener (the stack names it by the program's fd). Also: a client that writes and exits at once
 # (`sendall(); exit`) still delivers every byte (exit hands the unfinished
 # connection to the continuation). Checked against the kernel in the peer
 # namespace; the app namespace's kernel has no address, so only the stack
@@ -36,6 +37,11 @@ s.listen(16)
 if os.fork() > 0:
     sys.exit(0)          # the parent leaves, like nginx's daemon()
 os.setsid()
+# The child still names the inherited listener to the stack (an option the
+# stack answers): the listener is keyed by the program's own fd.
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+assert s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
 for _ in range(5):
     c, _ = s.accept()
     data = b""
