@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "fdreg.h"
 
 /* The classic format (not pcapng): a 24-byte file header, then per frame a
  * 16-byte record header and the bytes. Fields are in our byte order; the
@@ -82,7 +83,8 @@ struct capture *capture_open(const char *path, int linktype, char *err, size_t e
         snprintf(err, errlen, "TOYSOCK_PCAP: out of memory for the capture of %s", path);
         return NULL;
     }
-    cap->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* A stack fd: kept out of the program's way and across a handover. */
+    cap->fd = fdreg_take(open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (cap->fd < 0) {
         snprintf(err, errlen, "TOYSOCK_PCAP: cannot open %s: %s", path, strerror(errno));
         free(cap);
@@ -106,7 +108,7 @@ struct capture *capture_open(const char *path, int linktype, char *err, size_t e
     if (rc < 0) {
         snprintf(err, errlen, "TOYSOCK_PCAP: cannot write the header of %s: %s", path,
                  strerror(-rc));
-        close(cap->fd);
+        fdreg_close(cap->fd);
         free(cap);
         return NULL;
     }
@@ -162,6 +164,6 @@ void capture_close(struct capture *cap)
 {
     if (cap == NULL)
         return;
-    close(cap->fd);
+    fdreg_close(cap->fd);
     free(cap);
 }
