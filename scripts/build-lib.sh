@@ -10,7 +10,7 @@ TS_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # What the build, the tests and the demo use.
 TS_PACKAGES=(cmake gcc make pkg-config libpcap-dev libcmocka-dev iproute2
   iputils-ping tcpdump tshark ethtool netcat-openbsd curl wget python3 iperf3
-  socat nftables)
+  socat nftables strace libcap2-bin binutils)
 
 ts_install_deps() {
   local missing=() p

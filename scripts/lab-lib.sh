@@ -238,3 +238,19 @@ lab_skip_shim_if_sanitized() {
     exit 77
   fi
 }
+
+# The common start of a test of programs under the shim: skip in the
+# sanitizer build, remember the long tier, clear inherited TOYSOCK_*
+# settings, require root, and find the build. Sets src, build, toysock, py
+# and long (1 in the long tier).
+lab_shim_prelude() {
+  lab_skip_shim_if_sanitized
+  long=${TOYSOCK_TEST_LONG:-0} # read before the TOYSOCK_* variables are cleared
+  src=${TOYSOCK_SRC:-$(cd "$LAB_LIB_DIR/.." && pwd)}
+  build=${TOYSOCK_BUILD:-$src/build}
+  lab_clear_toysock_env
+  lab_require_root
+  toysock=$build/toysock
+  [[ -x $toysock && -f $build/libtoysock.so ]] || lab_fail "no $toysock or libtoysock.so: build first"
+  py=/usr/bin/python3
+}

@@ -10,18 +10,10 @@
 #  - the stack's fds are not visible to the program: os.closerange /
 #    close_range in a child does not break the parent's stack.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src=${TOYSOCK_SRC:-$here/../..}
-build=${TOYSOCK_BUILD:-$src/build}
 # shellcheck source=../../scripts/lab-lib.sh
-source "$src/scripts/lab-lib.sh"
-lab_skip_shim_if_sanitized
-lab_clear_toysock_env
-lab_require_root
-toysock=$build/toysock
-[[ -x $toysock && -f $build/libtoysock.so ]] || lab_fail "no $toysock or libtoysock.so: build first"
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lab-lib.sh"
+lab_shim_prelude
 command -v nc >/dev/null || lab_fail "nc (netcat-openbsd) is not installed"
-py=/usr/bin/python3
 
 lab_up "$(lab_unique_name shf)"
 tmp=$(mktemp -d /tmp/toysock-shim-fork.XXXXXX)

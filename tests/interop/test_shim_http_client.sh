@@ -7,21 +7,12 @@
 # connection went through the stack. Also: curl's error for a refused port and
 # a 404 (SHIM-PITFALLS.md item 1: refused is refused, not "empty reply").
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src=${TOYSOCK_SRC:-$here/../..}
-build=${TOYSOCK_BUILD:-$src/build}
 # shellcheck source=../../scripts/lab-lib.sh
-source "$src/scripts/lab-lib.sh"
-lab_skip_shim_if_sanitized
-long=${TOYSOCK_TEST_LONG:-0} # read before the TOYSOCK_* variables are cleared
-lab_clear_toysock_env
-lab_require_root
-toysock=$build/toysock
-[[ -x $toysock && -f $build/libtoysock.so ]] || lab_fail "no $toysock or libtoysock.so: build first"
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lab-lib.sh"
+lab_shim_prelude
 for tool in curl wget tcpdump; do
   command -v $tool >/dev/null || lab_fail "$tool is not installed"
 done
-py=/usr/bin/python3
 
 lab_up "$(lab_unique_name shc)"
 tmp=$(mktemp -d /tmp/toysock-shim-http.XXXXXX)

@@ -5,19 +5,10 @@
 # new connection: listen, accept over the SEQPACKET listener bridge (item 11),
 # close), then 20 at once.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src=${TOYSOCK_SRC:-$here/../..}
-build=${TOYSOCK_BUILD:-$src/build}
 # shellcheck source=../../scripts/lab-lib.sh
-source "$src/scripts/lab-lib.sh"
-lab_skip_shim_if_sanitized
-long=${TOYSOCK_TEST_LONG:-0}
-lab_clear_toysock_env
-lab_require_root
-toysock=$build/toysock
-[[ -x $toysock && -f $build/libtoysock.so ]] || lab_fail "no $toysock or libtoysock.so: build first"
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lab-lib.sh"
+lab_shim_prelude
 command -v curl >/dev/null || lab_fail "curl is not installed"
-py=/usr/bin/python3
 
 lab_up "$(lab_unique_name shs)"
 tmp=$(mktemp -d /tmp/toysock-shim-srv.XXXXXX)

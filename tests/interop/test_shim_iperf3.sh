@@ -5,17 +5,9 @@
 # SO_SNDBUF read-back and large writes. 3 s per run (10 s in the long tier);
 # every run must move data (the receiver line reports a non-zero rate).
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src=${TOYSOCK_SRC:-$here/../..}
-build=${TOYSOCK_BUILD:-$src/build}
 # shellcheck source=../../scripts/lab-lib.sh
-source "$src/scripts/lab-lib.sh"
-lab_skip_shim_if_sanitized
-long=${TOYSOCK_TEST_LONG:-0}
-lab_clear_toysock_env
-lab_require_root
-toysock=$build/toysock
-[[ -x $toysock && -f $build/libtoysock.so ]] || lab_fail "no $toysock or libtoysock.so: build first"
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lab-lib.sh"
+lab_shim_prelude
 command -v iperf3 >/dev/null || lab_fail "iperf3 is not installed"
 
 lab_up "$(lab_unique_name shi)"

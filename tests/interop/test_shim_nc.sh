@@ -8,19 +8,10 @@
 #    SHA-256 of what it got, over the still-open other direction. A FIN that
 #    overtook the data, or a shutdown that closed both ways, fails this.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src=${TOYSOCK_SRC:-$here/../..}
-build=${TOYSOCK_BUILD:-$src/build}
 # shellcheck source=../../scripts/lab-lib.sh
-source "$src/scripts/lab-lib.sh"
-lab_skip_shim_if_sanitized
-long=${TOYSOCK_TEST_LONG:-0}
-lab_clear_toysock_env
-lab_require_root
-toysock=$build/toysock
-[[ -x $toysock && -f $build/libtoysock.so ]] || lab_fail "no $toysock or libtoysock.so: build first"
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lab-lib.sh"
+lab_shim_prelude
 command -v nc >/dev/null || lab_fail "nc (netcat-openbsd) is not installed"
-py=/usr/bin/python3
 
 lab_up "$(lab_unique_name shn)"
 tmp=$(mktemp -d /tmp/toysock-shim-nc.XXXXXX)

@@ -8,17 +8,9 @@
 #    of it), and in EPIPE without a signal with MSG_NOSIGNAL;
 #  - a clean close still reads as EOF (0), with no error.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src=${TOYSOCK_SRC:-$here/../..}
-build=${TOYSOCK_BUILD:-$src/build}
 # shellcheck source=../../scripts/lab-lib.sh
-source "$src/scripts/lab-lib.sh"
-lab_skip_shim_if_sanitized
-lab_clear_toysock_env
-lab_require_root
-toysock=$build/toysock
-[[ -x $toysock && -f $build/libtoysock.so ]] || lab_fail "no $toysock or libtoysock.so: build first"
-py=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lab-lib.sh"
+lab_shim_prelude
 
 lab_up "$(lab_unique_name shr)"
 tmp=$(mktemp -d /tmp/toysock-shim-rst.XXXXXX)

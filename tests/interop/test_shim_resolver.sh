@@ -6,18 +6,10 @@
 # and one log line; and no DNS query ever leaves through the kernel (strace
 # sees no socket or packet to port 53).
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src=${TOYSOCK_SRC:-$here/../..}
-build=${TOYSOCK_BUILD:-$src/build}
 # shellcheck source=../../scripts/lab-lib.sh
-source "$src/scripts/lab-lib.sh"
-lab_skip_shim_if_sanitized
-lab_clear_toysock_env
-lab_require_root
-toysock=$build/toysock
-[[ -x $toysock && -f $build/libtoysock.so ]] || lab_fail "no $toysock or libtoysock.so: build first"
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lab-lib.sh"
+lab_shim_prelude
 command -v strace >/dev/null || lab_fail "strace is not installed"
-py=/usr/bin/python3
 
 lab_up "$(lab_unique_name shd)"
 tmp=$(mktemp -d /tmp/toysock-shim-dns.XXXXXX)
