@@ -452,20 +452,25 @@ static int getsockopt_impl(struct tsock *s, int fd, int level, int name, void *v
     }
 }
 
+/* An IP-level option on an AF_UNIX fd we do not know may be about a bridge
+ * that came by fork, exec or SCM_RIGHTS (item 9): ask the stack. */
+static struct tsock *adopt_unknown_bridge(int fd)
+{
+    int dom = 0;
+    socklen_t dl = sizeof(dom);
+    if (sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) < 0 || dom != AF_UNIX)
+        return NULL;
+    return tsock_adopt(fd);
+}
+
 SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
     struct tsock *s = tsock_lookup_ctl(fd);
     if (s == NULL) {
         int rc = REAL(getsockopt) ? REAL(getsockopt)(fd, level, name, val, len)
                                   : (int)raw_ret(RAW(SYS_getsockopt, fd, level, name, val, len, 0));
-        if (shim_bypass_ctl() || !shim_stack_running() || level == SOL_SOCKET)
-            return rc;
-        /* An IP-level question on an AF_UNIX fd may be about a bridge we
-         * do not know yet (item 9). */
-        int dom = 0;
-        socklen_t dl = sizeof(dom);
-        if (sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) < 0 || dom != AF_UNIX ||
-            (s = tsock_adopt(fd)) == NULL)
+        if (shim_bypass_ctl() || !shim_stack_running() || level == SOL_SOCKET ||
+            (s = adopt_unknown_bridge(fd)) == NULL)
             return rc;
     }
     SHIM_SAVE_ERRNO;
@@ -535,12 +540,8 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
     if (s == NULL) {
         int rc = REAL(setsockopt) ? REAL(setsockopt)(fd, level, name, val, len)
                                   : (int)raw_ret(RAW(SYS_setsockopt, fd, level, name, val, len, 0));
-        if (rc == 0 || shim_bypass_ctl() || !shim_stack_running() || level == SOL_SOCKET)
-            return rc;
-        int dom = 0;
-        socklen_t dl = sizeof(dom);
-        if (sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) < 0 || dom != AF_UNIX ||
-            (s = tsock_adopt(fd)) == NULL)
+        if (rc == 0 || shim_bypass_ctl() || !shim_stack_running() || level == SOL_SOCKET ||
+            (s = adopt_unknown_bridge(fd)) == NULL)
             return rc;
     }
     SHIM_SAVE_ERRNO;

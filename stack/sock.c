@@ -175,7 +175,6 @@ static void sock_free(struct sock *s)
         dgram_release(s);
     sock_unhash(s);
     s->table->count--;
-    free(s->stage);
     free(s);
 }
 
@@ -191,9 +190,7 @@ void sock_make_zombie(struct sock *s)
     if (s->connect_waiting)
         connect_reply(s, -(s->final_error ? s->final_error : ECONNABORTED));
     bridge_close(s);
-    free(s->stage);
-    s->stage = NULL;
-    s->stage_len = s->stage_off = 0;
+    s->rx_blocked = false;
     if (s->parked != NULL) {
         sock_free(s->parked);
         s->parked = NULL;
@@ -225,7 +222,7 @@ static void release_pcb(struct sock *s, bool abort)
     s->last_opts = *tcp_get_options(s->pcb);
     s->have_last_info = true;
     tcp_set_owner(s->pcb, NULL, NULL);
-    if (abort || s->stage_off < s->stage_len)
+    if (abort)
         tcp_abort(s->pcb);
     else
         tcp_close(s->pcb);
@@ -300,60 +297,32 @@ static void bridge_finish(struct sock *s)
     s->tx_eof = true;
 }
 
-/* Writes staged bytes; false while the bridge is full. */
-static bool flush_stage(struct sock *s)
-{
-    while (s->stage_off < s->stage_len) {
-        if (s->rx_discard) {
-            s->stage_off = s->stage_len;
-            break;
-        }
-        ssize_t w = send(s->watch.fd, s->stage + s->stage_off, s->stage_len - s->stage_off,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w > 0) {
-            s->stage_off += (size_t)w;
-            continue;
-        }
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return false;
-        s->rx_discard = true; /* SHUT_RD or closed: keep ACKing, drop */
-    }
-    free(s->stage);
-    s->stage = NULL;
-    s->stage_len = s->stage_off = 0;
-    return true;
-}
-
+/* Data stays in TCP's ring until the bridge takes it: peek, send, then
+ * consume what was sent. A full bridge keeps the TCP window closing and
+ * waits for EPOLLOUT. */
 static void pump_rx(struct sock *s)
 {
     struct sock_table *t = s->table;
     if (s->watch.fd < 0 || s->connecting)
         return;
-    if (!flush_stage(s))
-        return;
+    s->rx_blocked = false;
     while (s->pcb != NULL) {
-        size_t n = tcp_recv(s->pcb, t->scratch, sizeof(t->scratch));
+        size_t n = tcp_recv_peek(s->pcb, t->scratch, sizeof(t->scratch));
         if (n == 0)
             break;
-        if (s->rx_discard)
+        if (s->rx_discard) {
+            tcp_recv(s->pcb, NULL, n); /* SHUT_RD or closed: keep ACKing, drop */
             continue;
+        }
         ssize_t w = send(s->watch.fd, t->scratch, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            w = 0;
-        else if (w < 0) {
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             s->rx_discard = true;
             continue;
         }
-        if ((size_t)w < n) {
-            /* The bridge is full: keep the rest until EPOLLOUT. */
-            s->stage = malloc(n - (size_t)w);
-            if (s->stage == NULL) {
-                s->rx_discard = true; /* cannot hold it: the stream is broken */
-                continue;
-            }
-            memcpy(s->stage, t->scratch + w, n - (size_t)w);
-            s->stage_len = n - (size_t)w;
-            s->stage_off = 0;
+        if (w > 0)
+            tcp_recv(s->pcb, NULL, (size_t)w);
+        if (w < 0 || (size_t)w < n) {
+            s->rx_blocked = true;
             return;
         }
     }
@@ -379,7 +348,7 @@ static void update_interest(struct sock *s)
             ev |= EPOLLRDHUP;
         if (s->pcb != NULL && !s->tx_eof && !s->connecting && tcp_send_space(s->pcb) > 0)
             ev |= EPOLLIN;
-        if (s->stage_off < s->stage_len)
+        if (s->rx_blocked)
             ev |= EPOLLOUT;
         if (s->hup_seen && !(ev & (EPOLLIN | EPOLLOUT))) {
             park_watch(s);
@@ -562,7 +531,7 @@ static void sock_tcp_event(struct tcp_pcb *pcb, void *owner, unsigned events)
  * the pcb goes back to TCP and the program reads EOF/EPIPE. */
 static void finish_if_drained(struct sock *s)
 {
-    if (s->closed_event && s->pcb != NULL && s->stage_off >= s->stage_len &&
+    if (s->closed_event && s->pcb != NULL &&
         tcp_recv_available(s->pcb) == 0) {
         endpoints_from_pcb(s);
         release_pcb(s, false);
@@ -647,7 +616,7 @@ static void on_bridge(struct loop *loop, struct loop_watch *watch, uint32_t even
     if ((events & EPOLLHUP) && s->tx_eof) {
         /* Both directions are shut: nothing more can cross the bridge. */
         if (s->pcb != NULL && !s->fin_forwarded)
-            program_closed(s, tcp_recv_available(s->pcb) > 0 || s->stage_off < s->stage_len);
+            program_closed(s, tcp_recv_available(s->pcb) > 0);
         else
             program_closed(s, false);
         return;
@@ -959,7 +928,7 @@ bool sock_busy(struct stack *stack)
         return false;
     for (unsigned b = 0; b < SOCK_HASH_BUCKETS; b++)
         for (struct sock *s = t->buckets[b]; s != NULL; s = s->hash_next)
-            if (s->stage_off < s->stage_len ||
+            if (s->rx_blocked ||
                 (s->pcb != NULL && tcp_get_state(s->pcb) >= TCP_ESTABLISHED &&
                  tcp_send_queued(s->pcb) > 0))
                 return true;

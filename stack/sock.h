@@ -31,8 +31,8 @@ int sock_request(struct stack *stack, struct ctl_msg *msg, int *fds, unsigned nf
 /* Pumps the sockets TCP and UDP marked during this turn and evicts old
  * zombies (run before sleeping). True when there was work. */
 bool sock_reap(struct stack *stack);
-/* True while a bridged connection still has data to move (staged bytes,
- * or a send queue not yet acknowledged). */
+/* True while a bridged connection still has data to move (received bytes
+ * a full bridge has not taken, or a send queue not yet acknowledged). */
 bool sock_busy(struct stack *stack);
 /* Sockets known, zombies included (for tests and stats). */
 unsigned sock_count(const struct stack *stack);

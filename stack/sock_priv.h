@@ -48,10 +48,8 @@ struct sock {
     bool on_work_list;
     bool zombie;
 
-    /* TCP to program: bytes a full bridge did not take yet. */
-    uint8_t *stage;
-    size_t stage_len;
-    size_t stage_off;
+    /* TCP to program. */
+    bool rx_blocked;    /* TCP holds data the full bridge did not take yet */
     bool fin_forwarded; /* our end shut for writing: the program reads EOF */
     bool rx_discard;    /* the program no longer reads: drop what arrives */
 

@@ -108,6 +108,9 @@ size_t tcp_send_queued(const struct tcp_pcb *pcb);
 /* Copies up to len in-order bytes out, opening the window; returns how
  * many (0 when none are waiting: check tcp_recv_eof). */
 size_t tcp_recv(struct tcp_pcb *pcb, void *buf, size_t len);
+/* Copies up to len in-order bytes out without consuming them; a later
+ * tcp_recv(pcb, NULL, n) drops the n bytes the caller managed to use. */
+size_t tcp_recv_peek(const struct tcp_pcb *pcb, void *buf, size_t len);
 size_t tcp_recv_available(const struct tcp_pcb *pcb);
 /* The peer's FIN has arrived and every byte before it was received. */
 bool tcp_recv_eof(const struct tcp_pcb *pcb);

@@ -325,6 +325,13 @@ size_t tcp_recv(struct tcp_pcb *pcb, void *buf, size_t len)
     return n;
 }
 
+size_t tcp_recv_peek(const struct tcp_pcb *pcb, void *buf, size_t len)
+{
+    if (pcb->rcv.data == NULL)
+        return 0;
+    return tcp_rcvbuf_peek(&pcb->rcv, buf, len);
+}
+
 size_t tcp_recv_available(const struct tcp_pcb *pcb)
 {
     return pcb->rcv.ready;
